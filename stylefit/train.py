@@ -16,7 +16,7 @@ from .pack import blocks_tensor
 
 # %% auto 0
 __all__ = ['TrainConfig', 'check_config', 'evaluate_loss', 'perplexity_of', 'batch_indices', 'param_groups', 'latest_checkpoint',
-           'save_checkpoint', 'prepare_run_dir', 'train']
+           'save_checkpoint', 'prepare_run_dir', 'train_step', 'train']
 
 # %% ../nbs/06_train.ipynb 5
 @dataclass
@@ -26,13 +26,14 @@ class TrainConfig:
     block_size: int = 256                # tokens per packed training block
     batch_size: int = 4                  # blocks per micro-batch
     grad_accum_steps: int = 1            # micro-batches per optimizer step
-    max_steps: int = 40                  # optimizer steps
+    max_steps: int = 20                  # optimizer steps
     learning_rate: float = 1e-4          # peak learning rate (AdamW)
     weight_decay: float = 0.1            # on matrices only, not on norms or biases
-    warmup_steps: int = 4                # linear warmup steps
+    warmup_steps: int = 2                # linear warmup steps
     lr_scheduler_type: str = 'cosine'    # any `transformers.get_scheduler` name
     max_grad_norm: float = 1.0           # gradient clipping
-    eval_interval: int = 10              # evaluate (and checkpoint) every N steps, and at the end
+    eval_interval: int = 5               # evaluate every N steps, and at the end
+    save_interval: int = 10              # checkpoint every N steps, and at the end (0: at each evaluation)
     eval_batch_size: int = 8             # blocks per evaluation batch
     seed: int = 1337                     # data order and initialisation
     mixed_precision: str = 'no'          # 'no' (fp32: fastest on CPUs without AMX) or 'bf16'
@@ -117,54 +118,62 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
     return out
 
 # %% ../nbs/06_train.ipynb 16
+def train_step(model, micro_batches, accelerator, optimizer, scheduler, max_grad_norm) -> float:
+    "One optimizer step over `micro_batches`; each one's loss is divided by the step's real token count."
+    n_items = sum(x[:, 1:].numel() for x in micro_batches)
+    step_loss = 0.0
+    for x in micro_batches:
+        with accelerator.autocast():
+            loss = model(input_ids=x, labels=x, num_items_in_batch=n_items).loss
+        accelerator.backward(loss); step_loss += loss.item()
+    accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
+    return step_loss
+
+def _restore(accelerator, out:Path, resume:bool, log) -> tuple[int, list]:
+    "Load the latest checkpoint when resuming; return (step, metrics up to that step), rewriting metrics.jsonl."
+    step = 0
+    if resume and (ck := latest_checkpoint(out)):
+        accelerator.load_state(str(ck)); step = json.loads((ck/'trainer_state.json').read_text())['step']
+        log(f'resuming from {ck} (step {step})')
+    mf = out/'metrics.jsonl'
+    history = [m for m in map(json.loads, mf.read_text().splitlines()) if m['step'] <= step] if mf.exists() else []
+    mf.write_text(''.join(json.dumps(m) + '\n' for m in history))
+    return step, history
+
+# %% ../nbs/06_train.ipynb 17
 def train(model, train_blocks:list[list[int]], val_blocks:list[list[int]], cfg:TrainConfig, resume:bool=False, log=print) -> dict:
-    "Fine-tune `model` in place on packed `train_blocks`; evaluate on `val_blocks`; return run figures."
-    check_config(cfg, model)
-    set_seed(cfg.seed)
+    "Fine-tune `model` in place on packed `train_blocks`, evaluating on `val_blocks`; return run figures."
+    check_config(cfg, model); set_seed(cfg.seed)
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     data = blocks_tensor([b for b in train_blocks if len(b) == cfg.block_size])
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     model.train()
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.95), eps=1e-8)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.95))
     scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    step, history = 0, []
-    if resume and (ck := latest_checkpoint(out)):
-        accelerator.load_state(str(ck)); step = json.loads((ck/'trainer_state.json').read_text())['step']
-        log(f'resuming from {ck} (step {step})')
-    metrics_file = out/'metrics.jsonl'
-    if metrics_file.exists():  # keep only what the resumed run will not redo
-        history = [m for m in map(json.loads, metrics_file.read_text().splitlines()) if m['step'] <= step]
-    metrics_file.write_text(''.join(json.dumps(m) + '\n' for m in history))
-    tokens_per_step = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size
-    log(f'training: {len(data)} blocks of {cfg.block_size} tokens ({data.numel():,} tokens), '
-        f'effective batch {cfg.batch_size * cfg.grad_accum_steps} blocks = {tokens_per_step:,} tokens, '
-        f'{cfg.max_steps} steps ≈ {cfg.max_steps * tokens_per_step / data.numel():.1f} epochs')
-    t0, tokens_seen, t_last, tok_last = time.time(), 0, time.time(), 0
+    step, history = _restore(accelerator, out, resume, log)
+    step_tokens = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size
+    log(f'training: {len(data)} blocks of {cfg.block_size} tokens ({data.numel():,} tokens), effective batch '
+        f'{cfg.batch_size * cfg.grad_accum_steps} blocks = {step_tokens:,} tokens, {cfg.max_steps} steps = '
+        f'{cfg.max_steps * step_tokens / data.numel():.1f} epochs')
+    train_seconds, tokens_seen, save_every = 0.0, 0, cfg.save_interval or cfg.eval_interval
     bar = tqdm(total=cfg.max_steps, initial=step, desc='training', disable=None)
     while step < cfg.max_steps:
+        t0 = time.time()
         micro = [data[batch_indices(step * cfg.grad_accum_steps + k, len(data), cfg.batch_size, cfg.seed)].to(accelerator.device)
                  for k in range(cfg.grad_accum_steps)]
-        n_items = sum(x[:, 1:].numel() for x in micro)
-        step_loss = 0.0
-        for x in micro:
-            with accelerator.autocast():
-                loss = model(input_ids=x, labels=x, num_items_in_batch=n_items).loss
-            accelerator.backward(loss); step_loss += loss.item()
-        accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
-        step += 1; tokens_seen += n_items + len(micro) * cfg.batch_size; bar.update(1)
-        rec = {'step': step, 'train_loss': round(step_loss, 5), 'lr': scheduler.get_last_lr()[0]}
+        loss = train_step(model, micro, accelerator, optimizer, scheduler, cfg.max_grad_norm)
+        train_seconds += time.time() - t0; tokens_seen += step_tokens; step += 1; bar.update(1)
+        rec = {'step': step, 'train_loss': round(loss, 5), 'lr': scheduler.get_last_lr()[0],
+               'tokens_per_second': round(tokens_seen / train_seconds, 1)}
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-            rec['val_loss'] = round(evaluate_loss(model, val_blocks, cfg.eval_batch_size), 5) if val_blocks else None
-            now = time.time(); rec['tokens_per_second'] = round((tokens_seen - tok_last) / max(now - t_last, 1e-9), 1)
-            t_last, tok_last = now, tokens_seen
-            bar.write(f"step {step} | train loss {rec['train_loss']:.3f} | val loss {rec['val_loss']:.3f} | "
-                      f"lr {rec['lr']:.1e} | {rec['tokens_per_second']:.0f} tok/s") if log is print else log(str(rec))
-            save_checkpoint(accelerator, out, step, {'val_loss': rec['val_loss']})
-        with open(metrics_file, 'a') as f: f.write(json.dumps(rec) + '\n')
+            rec['val_loss'] = round(evaluate_loss(model, val_blocks, cfg.eval_batch_size), 5)
+            msg = f"step {step} | train loss {loss:.3f} | val loss {rec['val_loss']:.3f} | lr {rec['lr']:.1e} | {rec['tokens_per_second']:.0f} tok/s"
+            bar.write(msg) if log is print else log(msg)
+        if step % save_every == 0 or step == cfg.max_steps: save_checkpoint(accelerator, out, step, {'val_loss': rec.get('val_loss')})
+        with open(out/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
         history.append(rec)
     bar.close()
-    seconds = time.time() - t0
-    return {'history': history, 'train_tokens': tokens_seen, 'train_seconds': round(seconds, 2),
-            'tokens_per_second': round(tokens_seen / max(seconds, 1e-9), 1), 'model': accelerator.unwrap_model(model)}
+    return {'history': history, 'train_tokens': tokens_seen, 'train_seconds': round(train_seconds, 2),
+            'tokens_per_second': round(tokens_seen / max(train_seconds, 1e-9), 1)}

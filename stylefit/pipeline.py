@@ -31,7 +31,7 @@ class DataConfig:
     split_seed: int = 1337               # seed of the document split
     min_words: int = 20                  # shorter documents are dropped
     include_drafts: bool = False         # also read _drafts/
-    n_prompts: int = 4                   # held-out openings sampled before and after
+    n_prompts: int = 6                   # held-out openings sampled before and after
     overwrite: bool = False              # replace an existing run in out_dir
 
 def load_documents(cfg:DataConfig, log=print):

@@ -28,7 +28,7 @@ def plot_losses(history:list[dict], path, base_val_loss:float|None=None) -> Path
     return Path(path)
 
 # %% ../nbs/09_report.ipynb 8
-def _cell(s:str) -> str: return html.escape(s).replace('|', '&#124;').replace('\n', '<br>')
+def _cell(s:str) -> str: return html.escape(s, quote=False).replace('|', '&#124;').replace('\n', '<br>')
 
 def report_markdown(r:dict) -> str:
     "The report text for results `r` (see `run_demo` for the keys)."

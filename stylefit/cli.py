@@ -41,6 +41,3 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print('stylefit: interrupted', file=sys.stderr); return 130
     return 0
-
-# %% ../nbs/11_cli.ipynb 9
-if __name__ == '__main__': sys.exit(main())

@@ -3,7 +3,7 @@ import json, os, subprocess, sys
 import pytest
 
 def stylefit(*args, cwd=None):
-    return subprocess.run([sys.executable, '-m', 'stylefit.cli', *map(str, args)], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, '-c', 'import sys; from stylefit.cli import main; sys.exit(main())', *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, 'HF_HUB_OFFLINE': '1'}, timeout=300)
 
 TINY = ['--block_size', 32, '--batch_size', 4, '--max_steps', 12, '--learning_rate', 3e-3, '--eval_interval', 6, '--max_new_tokens', 8, '--n_prompts', 2]

@@ -9,7 +9,7 @@ from .core import ConfigError, DataError
 from .sources import Document
 
 # %% auto 0
-__all__ = ['tokenize_documents', 'pack_blocks', 'blocks_tensor']
+__all__ = ['IGNORE_INDEX', 'tokenize_documents', 'pack_blocks', 'blocks_tensor', 'tokenize_rows', 'pack_examples']
 
 # %% ../nbs/05_pack.ipynb 5
 def tokenize_documents(docs:list[Document], tokenizer) -> list[list[int]]:
@@ -31,3 +31,37 @@ def blocks_tensor(blocks:list[list[int]]) -> torch.Tensor:
     "Full-size blocks as a (n_blocks, block_size) LongTensor; `DataError` if there are none."
     if not blocks: raise DataError(None, 'not enough text for one training block: add documents or lower block_size')
     return torch.tensor(blocks, dtype=torch.long)
+
+# %% ../nbs/05_pack.ipynb 11
+IGNORE_INDEX = -100
+
+def _chat_parts(row, tokenizer) -> tuple[str, str]:
+    "Split a chat row into (prompt text up to the last assistant turn, that turn's text)."
+    msgs = row['messages']
+    if not msgs or msgs[-1].get('role') != 'assistant': raise DataError(row.get('source'), 'chat row must end with an assistant message')
+    if getattr(tokenizer, 'chat_template', None):
+        prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(msgs, tokenize=False)
+        if full.startswith(prompt): return prompt, full[len(prompt):]
+    prompt = ''.join(f"{m['role']}: {m['content']}\n" for m in msgs[:-1]) + 'assistant: '
+    return prompt, msgs[-1]['content']
+
+def tokenize_rows(rows:list[dict], tokenizer) -> list[tuple[list[int], list[int]]]:
+    "(input_ids, labels) per row, EOS appended; prompt tokens of instruction and chat rows labelled -100."
+    eos, out = tokenizer.eos_token_id, []
+    if eos is None: raise ConfigError(None, 'the tokenizer has no EOS token')
+    for row in rows:
+        if 'text' in row: prompt, answer = '', row['text']
+        elif 'prompt' in row and 'completion' in row: prompt, answer = row['prompt'], row['completion']
+        elif 'messages' in row: prompt, answer = _chat_parts(row, tokenizer)
+        else: raise DataError(row.get('source'), f'row has none of text, prompt+completion, messages: keys {sorted(row)}')
+        p = tokenizer(prompt, add_special_tokens=False)['input_ids'] if prompt else []
+        a = tokenizer(answer, add_special_tokens=False)['input_ids'] + [eos]
+        out.append((p + a, [IGNORE_INDEX] * len(p) + a))
+    return out
+
+def pack_examples(examples:list[tuple[list[int], list[int]]], block_size:int, drop_last:bool=True) -> list[tuple[list[int], list[int]]]:
+    "Pack (input_ids, labels) pairs into `block_size` blocks, keeping ids and labels aligned."
+    ids = pack_blocks([e[0] for e in examples], block_size, drop_last)
+    labels = pack_blocks([e[1] for e in examples], block_size, drop_last)
+    return list(zip(ids, labels))

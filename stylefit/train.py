@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb 2
 from __future__ import annotations
-import json, math, re, shutil, time
+import importlib.util, json, math, os, shutil, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 import torch, torch.nn.functional as F
@@ -12,11 +12,11 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 from .core import ConfigError, StylefitError, atomic_dir, atomic_write_json
-from .pack import blocks_tensor
+from .pack import IGNORE_INDEX, blocks_tensor
 
 # %% auto 0
-__all__ = ['TrainConfig', 'check_config', 'evaluate_loss', 'perplexity_of', 'batch_indices', 'param_groups', 'latest_checkpoint',
-           'save_checkpoint', 'prepare_run_dir', 'train_step', 'train']
+__all__ = ['TrainConfig', 'check_config', 'as_example', 'evaluate_loss', 'perplexity_of', 'batch_indices', 'param_groups',
+           'latest_checkpoint', 'save_checkpoint', 'prepare_run_dir', 'TrainingError', 'train_step', 'train']
 
 # %% ../nbs/06_train.ipynb 5
 @dataclass
@@ -37,6 +37,10 @@ class TrainConfig:
     eval_batch_size: int = 8             # blocks per evaluation batch
     seed: int = 1337                     # data order and initialisation
     mixed_precision: str = 'no'          # 'no' (fp32: fastest on CPUs without AMX) or 'bf16'
+    patience: int = 0                    # stop after N evaluations without a better val loss (0: never)
+    keep_checkpoints: int = 2            # newest checkpoints kept (the best one is always kept too)
+    gradient_checkpointing: bool = False # recompute activations in backward: less memory, ~30% slower
+    report_to: str = 'none'              # 'tensorboard' to also log through Accelerate's tracker
 
 def check_config(cfg:TrainConfig, model=None):
     "Raise `ConfigError` for settings that cannot work, before any work starts."
@@ -45,25 +49,32 @@ def check_config(cfg:TrainConfig, model=None):
     if not cfg.learning_rate > 0: raise ConfigError(None, f'learning_rate must be positive, got {cfg.learning_rate}')
     if cfg.warmup_steps < 0: raise ConfigError(None, f'warmup_steps must be 0 or more, got {cfg.warmup_steps}')
     if cfg.mixed_precision not in ('no', 'bf16', 'fp16'): raise ConfigError(None, f"mixed_precision must be 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
+    if cfg.report_to not in ('none', 'tensorboard'): raise ConfigError(None, f"report_to must be 'none' or 'tensorboard', got {cfg.report_to!r}")
+    if cfg.report_to == 'tensorboard' and importlib.util.find_spec('tensorboard') is None:
+        raise ConfigError(None, "report_to='tensorboard' needs the tensorboard package: pip install tensorboard")
     ctx = getattr(getattr(model, 'config', None), 'max_position_embeddings', None)
     if ctx and cfg.block_size > ctx: raise ConfigError(None, f"block_size {cfg.block_size} is larger than the model's context ({ctx} tokens)")
 
 # %% ../nbs/06_train.ipynb 8
+def as_example(block) -> tuple[list[int], list[int]]:
+    "A block is a list of token ids (every token trains) or an (input_ids, labels) pair."
+    return (block[0], block[1]) if isinstance(block, tuple) else (block, block)
+
 @torch.no_grad()
-def evaluate_loss(model, blocks:list[list[int]], batch_size:int=8) -> float:
-    "Mean next-token NLL over every predicted token in `blocks` (which may differ in length)."
+def evaluate_loss(model, blocks:list, batch_size:int=8) -> float:
+    "Mean next-token NLL over every predicted (non-masked) token in `blocks` (which may differ in length)."
     was_training = model.training; model.eval()
     device = next(model.parameters()).device
-    total, count = 0.0, 0
-    by_len = {}
-    for b in blocks:
-        if len(b) > 1: by_len.setdefault(len(b), []).append(b)
-    for length, group in by_len.items():
+    total, count, by_len = 0.0, 0, {}
+    for b in map(as_example, blocks):
+        if len(b[0]) > 1: by_len.setdefault(len(b[0]), []).append(b)
+    for group in by_len.values():
         for i in range(0, len(group), batch_size):
-            x = torch.tensor(group[i:i + batch_size], device=device)
+            x = torch.tensor([g[0] for g in group[i:i + batch_size]], device=device)
+            y = torch.tensor([g[1] for g in group[i:i + batch_size]], device=device)[:, 1:]
             logits = model(input_ids=x).logits[:, :-1].float()
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction='sum').item()
-            count += x[:, 1:].numel()
+            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=IGNORE_INDEX, reduction='sum').item()
+            count += (y != IGNORE_INDEX).sum().item()
     model.train(was_training)
     if count == 0: raise StylefitError(None, 'no tokens to evaluate')
     return total / count
@@ -93,12 +104,22 @@ def latest_checkpoint(out_dir) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 def save_checkpoint(accelerator, out_dir, step:int, state:dict, keep:int=2) -> Path:
-    "Save the full training state atomically; keep the newest `keep` checkpoints."
-    path = Path(out_dir)/'checkpoints'/f'step_{step:06d}'
-    with atomic_dir(path) as tmp:
-        accelerator.save_state(str(tmp))
+    "Save the full training state atomically (temporary folder, then rename); keep the newest `keep` and the best."
+    ckdir = Path(out_dir)/'checkpoints'; path, tmp = ckdir/f'step_{step:06d}', ckdir/f'.step_{step:06d}.tmp'
+    if accelerator.is_main_process:
+        if tmp.exists(): shutil.rmtree(tmp)          # left behind by a run killed during a save
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))                  # every rank writes its own RNG state here
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
         (tmp/'trainer_state.json').write_text(json.dumps({'step': step, **state}))
-    for old in sorted((Path(out_dir)/'checkpoints').glob('step_*'))[:-keep]: shutil.rmtree(old)
+        if path.exists(): shutil.rmtree(path)
+        os.replace(tmp, path)
+        best = f"step_{state['best_step']:06d}" if state.get('best_step') else None
+        for old in sorted(ckdir.glob('step_*'))[:-keep]:
+            if old.name != best: shutil.rmtree(old)
+    accelerator.wait_for_everyone()
     return path
 
 # %% ../nbs/06_train.ipynb 15
@@ -106,6 +127,7 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
     "Create (or check) the run folder before any work; write config.json."
     out = Path(cfg.out_dir)
     cfg_file = out/'config.json'
+    if out.exists() and not out.is_dir(): raise ConfigError(out, 'out_dir is a file')
     if out.exists() and any(out.iterdir()) and not resume:
         if not overwrite: raise ConfigError(out, 'already holds a run; pass --resume to continue it or choose another out_dir')
         shutil.rmtree(out)
@@ -117,63 +139,94 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
     atomic_write_json(cfg_file, {'train': asdict(cfg), **(extra or {})})
     return out
 
-# %% ../nbs/06_train.ipynb 16
+# %% ../nbs/06_train.ipynb 17
+class TrainingError(StylefitError): "Training cannot go on (for example, the loss became NaN)."
+
 def train_step(model, micro_batches, accelerator, optimizer, scheduler, max_grad_norm) -> float:
-    "One optimizer step over `micro_batches`; each one's loss is divided by the step's real token count."
-    n_items = sum(x[:, 1:].numel() for x in micro_batches)
-    step_loss = 0.0
-    for x in micro_batches:
+    "One optimizer step over this rank's `micro_batches` [(ids, labels)], normalised by the step's real tokens."
+    local = torch.tensor(sum((y[:, 1:] != IGNORE_INDEX).sum().item() for _, y in micro_batches), device=accelerator.device)
+    n_items = accelerator.reduce(local.clone(), 'sum').item() if accelerator.num_processes > 1 else local.item()
+    step_loss = torch.zeros((), device=accelerator.device)
+    for x, y in micro_batches:
         with accelerator.autocast():
-            loss = model(input_ids=x, labels=x, num_items_in_batch=n_items).loss
-        accelerator.backward(loss); step_loss += loss.item()
+            loss = model(input_ids=x, labels=y, num_items_in_batch=max(n_items, 1)).loss * accelerator.num_processes
+        accelerator.backward(loss); step_loss += loss.detach() / accelerator.num_processes
+    step_loss = accelerator.reduce(step_loss, 'sum').item() if accelerator.num_processes > 1 else step_loss.item()
+    if not math.isfinite(step_loss): optimizer.zero_grad(set_to_none=True); return step_loss
     accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
     return step_loss
 
-def _restore(accelerator, out:Path, resume:bool, log) -> tuple[int, list]:
-    "Load the latest checkpoint when resuming; return (step, metrics up to that step), rewriting metrics.jsonl."
-    step = 0
+def _restore(accelerator, out:Path, resume:bool, log) -> tuple[int, dict, list]:
+    "Load the latest checkpoint when resuming; return (step, trainer state, metrics up to that step)."
+    step, state = 0, {}
     if resume and (ck := latest_checkpoint(out)):
-        accelerator.load_state(str(ck)); step = json.loads((ck/'trainer_state.json').read_text())['step']
+        accelerator.load_state(str(ck)); state = json.loads((ck/'trainer_state.json').read_text()); step = state['step']
         log(f'resuming from {ck} (step {step})')
     mf = out/'metrics.jsonl'
     history = [m for m in map(json.loads, mf.read_text().splitlines()) if m['step'] <= step] if mf.exists() else []
-    mf.write_text(''.join(json.dumps(m) + '\n' for m in history))
-    return step, history
+    if accelerator.is_main_process: mf.write_text(''.join(json.dumps(m) + '\n' for m in history))
+    return step, state, history
 
-# %% ../nbs/06_train.ipynb 17
-def train(model, train_blocks:list[list[int]], val_blocks:list[list[int]], cfg:TrainConfig, resume:bool=False, log=print) -> dict:
+def _micro_batches(step, cfg, ids, labels, accelerator):
+    "This rank's share of the micro-batches of optimizer step `step` (a pure function of the step)."
+    out = []
+    for k in range(cfg.grad_accum_steps):
+        idx = batch_indices(step * cfg.grad_accum_steps + k, len(ids), cfg.batch_size, cfg.seed)
+        idx = idx[accelerator.process_index::accelerator.num_processes]
+        out.append((ids[idx].to(accelerator.device), labels[idx].to(accelerator.device)))
+    return out
+
+# %% ../nbs/06_train.ipynb 19
+def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:bool=False, log=print) -> dict:
     "Fine-tune `model` in place on packed `train_blocks`, evaluating on `val_blocks`; return run figures."
     check_config(cfg, model); set_seed(cfg.seed)
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
-    data = blocks_tensor([b for b in train_blocks if len(b) == cfg.block_size])
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    full = [as_example(b) for b in train_blocks if len(as_example(b)[0]) == cfg.block_size]
+    ids, labels = blocks_tensor([e[0] for e in full]), blocks_tensor([e[1] for e in full])
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
+                              log_with=None if cfg.report_to == 'none' else cfg.report_to, project_dir=str(out))
+    if not accelerator.is_main_process: log = lambda s: None
+    if cfg.report_to != 'none': accelerator.init_trackers('tensorboard', config={k: v for k, v in asdict(cfg).items()})
+    if cfg.gradient_checkpointing: model.gradient_checkpointing_enable()
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.95))
     scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    step, history = _restore(accelerator, out, resume, log)
+    step, state, history = _restore(accelerator, out, resume, log)
+    best, best_step, bad_evals = state.get('best_val_loss', math.inf), state.get('best_step'), state.get('bad_evals', 0)
     step_tokens = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size
-    log(f'training: {len(data)} blocks of {cfg.block_size} tokens ({data.numel():,} tokens), effective batch '
-        f'{cfg.batch_size * cfg.grad_accum_steps} blocks = {step_tokens:,} tokens, {cfg.max_steps} steps = '
-        f'{cfg.max_steps * step_tokens / data.numel():.1f} epochs')
-    train_seconds, tokens_seen, save_every = 0.0, 0, cfg.save_interval or cfg.eval_interval
-    bar = tqdm(total=cfg.max_steps, initial=step, desc='training', disable=None)
-    while step < cfg.max_steps:
+    log(f'training: {len(ids)} blocks of {cfg.block_size} tokens ({ids.numel():,} tokens), {accelerator.num_processes} process(es) on '
+        f'{accelerator.device}, effective batch {cfg.batch_size * cfg.grad_accum_steps} blocks = {step_tokens:,} tokens, '
+        f'{cfg.max_steps} steps = {cfg.max_steps * step_tokens / ids.numel():.1f} epochs')
+    train_seconds, tokens_seen, save_every, stopped = 0.0, 0, cfg.save_interval or cfg.eval_interval, None
+    bar = tqdm(total=cfg.max_steps, initial=step, desc='training', disable=None if accelerator.is_main_process else True)
+    while step < cfg.max_steps and not stopped:
         t0 = time.time()
-        micro = [data[batch_indices(step * cfg.grad_accum_steps + k, len(data), cfg.batch_size, cfg.seed)].to(accelerator.device)
-                 for k in range(cfg.grad_accum_steps)]
-        loss = train_step(model, micro, accelerator, optimizer, scheduler, cfg.max_grad_norm)
+        loss = train_step(model, _micro_batches(step, cfg, ids, labels, accelerator), accelerator, optimizer, scheduler, cfg.max_grad_norm)
+        if not math.isfinite(loss):
+            last = latest_checkpoint(out)
+            raise TrainingError(out, f'loss became {loss} at step {step + 1}; stopped before updating the weights. '
+                                     f'Last good checkpoint: {last or "none"}; try a lower learning_rate')
         train_seconds += time.time() - t0; tokens_seen += step_tokens; step += 1; bar.update(1)
-        rec = {'step': step, 'train_loss': round(loss, 5), 'lr': scheduler.get_last_lr()[0],
-               'tokens_per_second': round(tokens_seen / train_seconds, 1)}
+        rec = {'step': step, 'train_loss': round(loss, 5), 'lr': scheduler.get_last_lr()[0], 'tokens_per_second': round(tokens_seen / train_seconds, 1)}
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             rec['val_loss'] = round(evaluate_loss(model, val_blocks, cfg.eval_batch_size), 5)
+            if rec['val_loss'] < best: best, best_step, bad_evals = rec['val_loss'], step, 0
+            else: bad_evals += 1
             msg = f"step {step} | train loss {loss:.3f} | val loss {rec['val_loss']:.3f} | lr {rec['lr']:.1e} | {rec['tokens_per_second']:.0f} tok/s"
             bar.write(msg) if log is print else log(msg)
-        if step % save_every == 0 or step == cfg.max_steps: save_checkpoint(accelerator, out, step, {'val_loss': rec.get('val_loss')})
-        with open(out/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
+            if cfg.patience and bad_evals >= cfg.patience: stopped = f'early stop: no better val loss in {bad_evals} evaluations (best {best:.4f} at step {best_step})'
+        if step % save_every == 0 or step == cfg.max_steps or stopped:
+            save_checkpoint(accelerator, out, step, {'val_loss': rec.get('val_loss'), 'best_val_loss': best, 'best_step': best_step, 'bad_evals': bad_evals}, cfg.keep_checkpoints)
+        if accelerator.is_main_process:
+            with open(out/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
+        if cfg.report_to != 'none': accelerator.log({k: v for k, v in rec.items() if k != 'step' and v is not None}, step=step)
         history.append(rec)
     bar.close()
+    if stopped: log(stopped)
+    accelerator.end_training()
     return {'history': history, 'train_tokens': tokens_seen, 'train_seconds': round(train_seconds, 2),
-            'tokens_per_second': round(tokens_seen / max(train_seconds, 1e-9), 1)}
+            'tokens_per_second': round(tokens_seen / max(train_seconds, 1e-9), 1), 'best_val_loss': best, 'best_step': best_step,
+            'stopped_early': bool(stopped), 'num_processes': accelerator.num_processes,
+            'peak_gpu_mb': round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None}

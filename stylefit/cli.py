@@ -5,26 +5,39 @@
 # %% ../nbs/11_cli.ipynb 2
 from __future__ import annotations
 import sys
+from pathlib import Path
+import yaml
 from transformers import HfArgumentParser
-from .core import StylefitError
+from .core import ConfigError, StylefitError
 from .train import TrainConfig
 from .sample import SampleConfig
+from .lora import LoraSettings
 from .pipeline import DataConfig, run_pipeline
 
 # %% auto 0
-__all__ = ['COMMANDS', 'parse_demo_args', 'main']
+__all__ = ['COMMANDS', 'CONFIGS', 'parse_args', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
-COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html'}
+COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html',
+            'train': 'fine-tune a model on a Jekyll site or a prepared folder: stylefit train --data DIR --base MODEL --out RUN'}
+CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings)
 
-def parse_demo_args(argv:list[str]):
-    "(DataConfig, TrainConfig, SampleConfig) for `stylefit demo`, from flags or `--config FILE`."
-    parser = HfArgumentParser((DataConfig, TrainConfig, SampleConfig), prog='stylefit demo', description=COMMANDS['demo'])
-    parser.set_defaults(out_dir='runs/demo', overwrite=True)
-    if len(argv) == 2 and argv[0] == '--config':
-        f = argv[1]
-        return parser.parse_yaml_file(f) if f.endswith(('.yaml', '.yml')) else parser.parse_json_file(f)
-    return parser.parse_args_into_dataclasses(argv)
+def parse_args(command:str, argv:list[str]):
+    "(DataConfig, TrainConfig, SampleConfig, LoraSettings) for `command`, from flags or `--config FILE` (JSON/YAML)."
+    parser = HfArgumentParser(CONFIGS, prog=f'stylefit {command}', description=COMMANDS[command])
+    parser.add_argument('--lora', dest='use_lora', action='store_true', help='shorthand for --use_lora true')
+    parser.add_argument('--out', dest='out_dir', help='the run folder (alias of --out_dir)')
+    parser.set_defaults(**({'out_dir': 'runs/demo', 'overwrite': True} if command == 'demo' else {'out_dir': None}))
+    if '--config' in argv:
+        i = argv.index('--config'); f = argv[i + 1] if i + 1 < len(argv) else ''
+        if not Path(f).is_file(): raise ConfigError(f or None, 'config file not found')
+        try: values = yaml.safe_load(Path(f).read_text())
+        except yaml.YAMLError as e: raise ConfigError(f, f'not valid YAML/JSON ({e.__class__.__name__})') from None
+        parser.set_defaults(**(values or {}))
+        argv = argv[:i] + argv[i + 2:]
+    cfgs = parser.parse_args_into_dataclasses(argv)
+    if not cfgs[1].out_dir: raise ConfigError(None, f'stylefit {command} needs --out RUN (the run folder)')
+    return cfgs
 
 # %% ../nbs/11_cli.ipynb 8
 def main(argv:list[str]|None=None) -> int:
@@ -35,7 +48,7 @@ def main(argv:list[str]|None=None) -> int:
               '\n\n`stylefit COMMAND --help` lists a command\'s options.', file=sys.stderr if argv and argv[0] not in ('-h', '--help') else sys.stdout)
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     try:
-        if argv[0] == 'demo': run_pipeline(*parse_demo_args(argv[1:]))
+        if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -5,39 +5,59 @@
 # %% ../nbs/10_pipeline.ipynb 2
 from __future__ import annotations
 import json, math, platform, time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
-from .core import DataError, atomic_dir, atomic_write_text, peak_rss_mb, sample_corpus_dir
+from .core import DataError, atomic_dir, atomic_write_json, atomic_write_text, peak_rss_mb, sample_corpus_dir
 from .sources import Document, read_jekyll
 from .clean import clean_documents, split_documents
 from .model import BUNDLED, load_model
-from .pack import pack_blocks, tokenize_documents
+from .pack import pack_examples, tokenize_rows
 from .train import TrainConfig, check_config, prepare_run_dir, train
+from .lora import LoraSettings, apply_lora, save_lora
 from .sample import SampleConfig, generate_samples, prompts_from_documents
 from .evaluate import compare_samples, perplexity
 from .report import plot_losses, write_report
 
 # %% auto 0
-__all__ = ['DataConfig', 'load_documents', 'write_split', 'read_split', 'run_pipeline']
+__all__ = ['DataConfig', 'load_rows', 'write_split', 'row_text', 'read_split', 'prompts_from_rows', 'measure', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb 7
 @dataclass
 class DataConfig:
     "What to read, which model to start from, and how to split."
-    data_dir: str = 'data/sample'        # a Jekyll site (the bundled sample blog by default)
-    base_model: str = BUNDLED            # 'bundled' (SmolLM2-135M-Instruct) or a local HF model folder / .gguf file
-    val_fraction: float = 0.1            # share of documents held out
+    data_dir: str = field(default='data/sample', metadata={'aliases': ['--data'], 'help': 'a Jekyll site, or a folder prepared by `stylefit prepare` (train.jsonl, val.jsonl)'})
+    base_model: str = field(default=BUNDLED, metadata={'aliases': ['--base'], 'help': "'bundled' (SmolLM2-135M-Instruct), a local HF model folder or a .gguf file"})
+    val_fraction: float = 0.1            # share of documents held out (Jekyll sites)
     split_seed: int = 1337               # seed of the document split
     min_words: int = 20                  # shorter documents are dropped
     include_drafts: bool = False         # also read _drafts/
     n_prompts: int = 6                   # held-out openings sampled before and after
     overwrite: bool = False              # replace an existing run in out_dir
+    resume: bool = False                 # continue the run in out_dir from its latest checkpoint
 
-def load_documents(cfg:DataConfig, log=print):
-    "Read, clean and split the documents of `cfg.data_dir`: (train, val, skipped)."
+def _read_jsonl(path) -> list[dict]:
+    "Rows of a JSONL file; `DataError` naming the file and line for a bad one."
+    rows = []
+    for i, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise DataError(f'{path}:{i}', f'not valid JSON ({e.msg})') from None
+        if not isinstance(row, dict) or not ({'text'} <= row.keys() or {'prompt', 'completion'} <= row.keys() or 'messages' in row):
+            raise DataError(f'{path}:{i}', 'a row needs "text", "prompt" and "completion", or "messages"')
+        rows.append(row)
+    return rows
+
+def load_rows(cfg:DataConfig, log=print) -> tuple[list[dict], list[dict], list]:
+    "Training and held-out rows of `cfg.data_dir` (a Jekyll site, read/cleaned/split here, or a prepared folder): (train, val, skipped)."
     data_dir = Path(cfg.data_dir)
     if not data_dir.exists() and str(cfg.data_dir) == 'data/sample': data_dir = sample_corpus_dir()
+    if (data_dir/'train.jsonl').is_file():
+        if not (data_dir/'val.jsonl').is_file(): raise DataError(data_dir, 'has train.jsonl but no val.jsonl')
+        train_rows, val_rows = _read_jsonl(data_dir/'train.jsonl'), _read_jsonl(data_dir/'val.jsonl')
+        if not train_rows or not val_rows: raise DataError(data_dir, 'train.jsonl and val.jsonl must both hold rows')
+        log(f'prepared data: {len(train_rows)} train rows, {len(val_rows)} held-out rows')
+        return train_rows, val_rows, []
     docs, skipped = read_jekyll(data_dir, cfg.include_drafts)
     docs, dropped = clean_documents(docs, cfg.min_words)
     skipped += dropped
@@ -45,52 +65,72 @@ def load_documents(cfg:DataConfig, log=print):
     if len(docs) < 2: raise DataError(data_dir, f'only {len(docs)} usable document(s); need at least 2')
     train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.split_seed)
     log(f'{len(docs)} documents ({sum(len(d.text.split()) for d in docs):,} words): {len(train_docs)} train, {len(val_docs)} held out')
-    return train_docs, val_docs, skipped
+    return [asdict(d) for d in train_docs], [asdict(d) for d in val_docs], skipped
 
 # %% ../nbs/10_pipeline.ipynb 10
-def write_split(folder, train_docs, val_docs):
-    "Write `train.jsonl` and `val.jsonl` (one document per line) into `folder`, atomically."
-    for name, docs in (('train', train_docs), ('val', val_docs)):
-        atomic_write_text(Path(folder)/f'{name}.jsonl', ''.join(json.dumps(asdict(d), ensure_ascii=False) + '\n' for d in docs))
+def write_split(folder, train_rows:list[dict], val_rows:list[dict]):
+    "Write `train.jsonl` and `val.jsonl` (one row per line) into `folder`, atomically."
+    for name, rows in (('train', train_rows), ('val', val_rows)):
+        atomic_write_text(Path(folder)/f'{name}.jsonl', ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+
+def row_text(row:dict) -> str:
+    "The writer's words in a row: its text, its completion, or its last assistant message."
+    return row.get('text') or row.get('completion') or (row.get('messages') or [{}])[-1].get('content', '')
 
 def read_split(folder) -> tuple[list[Document], list[Document]]:
-    "Read back what `write_split` wrote: (train, val) documents."
-    def read(name): return [Document(**json.loads(l)) for l in (Path(folder)/f'{name}.jsonl').read_text(encoding='utf-8').splitlines() if l.strip()]
-    return read('train'), read('val')
+    "What `write_split` wrote, as `Document`s (text rows as they are; other rows by their `row_text`)."
+    names = {f.name for f in fields(Document)}
+    def doc(r): return Document(**{**{k: v for k, v in r.items() if k in names}, 'text': row_text(r), 'source': r.get('source', '')})
+    return tuple([doc(r) for r in _read_jsonl(Path(folder)/f'{n}.jsonl')] for n in ('train', 'val'))
 
 # %% ../nbs/10_pipeline.ipynb 13
-def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, log=print) -> dict:
+def prompts_from_rows(rows:list[dict], n:int) -> list[str]:
+    "Prompts from held-out rows: openings of text rows (see `prompts_from_documents`), then instruction prompts."
+    docs = [Document(text=r['text'], source=r.get('source', '')) for r in rows if 'text' in r]
+    return (prompts_from_documents(docs, n) + [r['prompt'] for r in rows if 'prompt' in r])[:n]
+
+def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8) -> dict:
+    "Held-out perplexity and samples of `model`: what the report compares before and after."
+    return {'ppl': perplexity(model, val_blocks, batch_size), 'samples': generate_samples(model, tok, prompts, scfg)}
+
+def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), log=print) -> dict:
     "Fine-tune `data.base_model` on `data.data_dir` and write results.json, report.md/.html into `tcfg.out_dir`."
     t_start = time.time()
     check_config(tcfg)
-    train_docs, val_docs, skipped = load_documents(data, log)
-    out = prepare_run_dir(tcfg, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg)})
-    write_split(out/'data', train_docs, val_docs)
+    train_rows, val_rows, skipped = load_rows(data, log)
+    out = prepare_run_dir(tcfg, resume=data.resume, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg), 'lora': asdict(lora)})
+    write_split(out/'data', train_rows, val_rows)
     model, tok = load_model(data.base_model)
     check_config(tcfg, model)
-    train_blocks = pack_blocks(tokenize_documents(train_docs, tok), tcfg.block_size)
-    val_blocks = pack_blocks(tokenize_documents(val_docs, tok), tcfg.block_size, drop_last=False)
-    prompts = prompts_from_documents(val_docs, data.n_prompts)
-    log('measuring the base model...')
-    ppl_before = perplexity(model, val_blocks, tcfg.eval_batch_size)
-    before = generate_samples(model, tok, prompts, scfg)
-    log(f'base model: held-out perplexity {ppl_before:.2f}')
-    run = train(model, train_blocks, val_blocks, tcfg, log=log)
-    with atomic_dir(out/'final') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
-    ppl_after = perplexity(model, val_blocks, tcfg.eval_batch_size)
-    after = generate_samples(model, tok, prompts, scfg)
-    log(f'fine-tuned: held-out perplexity {ppl_after:.2f} (base {ppl_before:.2f})')
-    plot_losses(run['history'], out/'loss_curves.png', base_val_loss=math.log(ppl_before))
+    train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
+    val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)
+    prompts = prompts_from_rows(val_rows, data.n_prompts)
+    if data.resume and (out/'base_eval.json').is_file(): before = json.loads((out/'base_eval.json').read_text())
+    else:
+        log('measuring the base model...')
+        before = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size); atomic_write_json(out/'base_eval.json', before)
+    log(f"base model: held-out perplexity {before['ppl']:.2f}")
+    if lora.use_lora: model = apply_lora(model, lora)
+    run = train(model, train_blocks, val_blocks, tcfg, resume=data.resume, log=log)
+    if lora.use_lora: save_lora(model, tok, out, merge=lora.merge_lora)
+    else:
+        with atomic_dir(out/'final') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    after = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size)
+    log(f"fine-tuned: held-out perplexity {after['ppl']:.2f} (base {before['ppl']:.2f})")
+    plot_losses(run['history'], out/'loss_curves.png', base_val_loss=math.log(before['ppl']))
+    wall = time.time() - t_start
     results = {'run_name': out.name, 'base_model': str(data.base_model), 'data_dir': str(data.data_dir),
-               'ppl_before': round(ppl_before, 4), 'ppl_after': round(ppl_after, 4),
-               'n_train_docs': len(train_docs), 'n_val_docs': len(val_docs),
-               'val_tokens': sum(len(b) for b in val_blocks), 'val_sources': [d.source for d in val_docs],
+               'mode': f'LoRA r={lora.lora_r}' if lora.use_lora else 'full fine-tune',
+               'ppl_before': round(before['ppl'], 4), 'ppl_after': round(after['ppl'], 4),
+               'n_train_docs': len(train_rows), 'n_val_docs': len(val_rows),
+               'val_tokens': sum(len(b[0]) for b in val_blocks), 'val_sources': [r.get('source', '') for r in val_rows],
                'train_tokens': run['train_tokens'], 'train_seconds': run['train_seconds'],
                'tokens_per_second': run['tokens_per_second'], 'peak_rss_mb': round(peak_rss_mb(), 1),
-               'wall_seconds': round(time.time() - t_start, 1), 'device': _device_name(),
-               'samples': compare_samples(prompts, before, after), 'sample_config': asdict(scfg),
+               'peak_gpu_mb': run['peak_gpu_mb'], 'wall_seconds': round(wall, 1), 'device': _device_name(),
+               'cost_estimate': round(wall / 3600 * tcfg.price_per_hour, 4) if tcfg.price_per_hour else None,
+               'samples': compare_samples(prompts, before['samples'], after['samples']), 'sample_config': asdict(scfg),
                'skipped': [asdict(s) for s in skipped], 'history': run['history'],
-               'config': {'data': asdict(data), 'train': asdict(tcfg), 'sample': asdict(scfg)}}
+               'config': {'data': asdict(data), 'train': asdict(tcfg), 'sample': asdict(scfg), 'lora': asdict(lora)}}
     paths = write_report(results, out)
     log(f"report: {paths['html']}")
     return results

@@ -5,7 +5,7 @@
 # %% ../nbs/06_train.ipynb 2
 from __future__ import annotations
 import importlib.util, json, math, os, shutil, time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 import torch, torch.nn.functional as F
 from accelerate import Accelerator
@@ -27,6 +27,7 @@ class TrainConfig:
     batch_size: int = 4                  # blocks per micro-batch
     grad_accum_steps: int = 1            # micro-batches per optimizer step
     max_steps: int = 30                  # optimizer steps
+    num_train_epochs: float = field(default=0.0, metadata={'aliases': ['--epochs'], 'help': 'if > 0: train this many epochs (sets max_steps)'})
     learning_rate: float = 2e-4          # peak learning rate (AdamW)
     weight_decay: float = 0.1            # on matrices only, not on norms or biases
     warmup_steps: int = 2                # linear warmup steps
@@ -41,12 +42,14 @@ class TrainConfig:
     keep_checkpoints: int = 2            # newest checkpoints kept (the best one is always kept too)
     gradient_checkpointing: bool = False # recompute activations in backward: less memory, ~30% slower
     report_to: str = 'none'              # 'tensorboard' to also log through Accelerate's tracker
+    price_per_hour: float = 0.0          # machine price per hour, for the cost estimate in results (0: none)
 
 def check_config(cfg:TrainConfig, model=None):
     "Raise `ConfigError` for settings that cannot work, before any work starts."
     for name in ('block_size', 'batch_size', 'grad_accum_steps', 'max_steps', 'eval_interval', 'eval_batch_size'):
         if getattr(cfg, name) < 1: raise ConfigError(None, f'{name} must be at least 1, got {getattr(cfg, name)}')
     if not cfg.learning_rate > 0: raise ConfigError(None, f'learning_rate must be positive, got {cfg.learning_rate}')
+    if cfg.num_train_epochs < 0: raise ConfigError(None, f'num_train_epochs must be 0 or more, got {cfg.num_train_epochs}')
     if cfg.warmup_steps < 0: raise ConfigError(None, f'warmup_steps must be 0 or more, got {cfg.warmup_steps}')
     if cfg.mixed_precision not in ('no', 'bf16', 'fp16'): raise ConfigError(None, f"mixed_precision must be 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
     if cfg.report_to not in ('none', 'tensorboard'): raise ConfigError(None, f"report_to must be 'none' or 'tensorboard', got {cfg.report_to!r}")
@@ -133,7 +136,10 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
         shutil.rmtree(out)
     if resume and cfg_file.is_file():
         old = json.loads(cfg_file.read_text()).get('train', {})
+        saved = json.loads(cfg_file.read_text())
         changed = [k for k in ('block_size', 'batch_size', 'grad_accum_steps', 'seed') if k in old and old[k] != getattr(cfg, k)]
+        changed += [k for k in ('use_lora', 'lora_r', 'lora_alpha', 'lora_target_modules')          # the model's shape
+                    if k in saved.get('lora', {}) and k in (extra or {}).get('lora', {}) and saved['lora'][k] != extra['lora'][k]]
         if changed: raise ConfigError(cfg_file, f'cannot resume with different {", ".join(changed)} than the run was started with')
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg_file, {'train': asdict(cfg), **(extra or {})})
@@ -161,7 +167,9 @@ def _restore(accelerator, out:Path, resume:bool, log) -> tuple[int, dict, list]:
     "Load the latest checkpoint when resuming; return (step, trainer state, metrics up to that step)."
     step, state = 0, {}
     if resume and (ck := latest_checkpoint(out)):
-        accelerator.load_state(str(ck)); state = json.loads((ck/'trainer_state.json').read_text()); step = state['step']
+        try: accelerator.load_state(str(ck))
+        except Exception as e: raise TrainingError(ck, f'cannot load this checkpoint ({type(e).__name__}: {str(e)[:200]})') from None
+        state = json.loads((ck/'trainer_state.json').read_text()); step = state['step']
         log(f'resuming from {ck} (step {step})')
     mf = out/'metrics.jsonl'
     history = [m for m in map(json.loads, mf.read_text().splitlines()) if m['step'] <= step] if mf.exists() else []
@@ -184,6 +192,7 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     full = [as_example(b) for b in train_blocks if len(as_example(b)[0]) == cfg.block_size]
     ids, labels = blocks_tensor([e[0] for e in full]), blocks_tensor([e[1] for e in full])
+    if cfg.num_train_epochs: cfg = replace(cfg, max_steps=max(1, math.ceil(cfg.num_train_epochs * len(ids) / (cfg.batch_size * cfg.grad_accum_steps))))
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
                               log_with=None if cfg.report_to == 'none' else cfg.report_to, project_dir=str(out))
     if not accelerator.is_main_process: log = lambda s: None
@@ -192,7 +201,8 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.95))
     scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The scheduler is not prepared: Accelerate would step it once per process, but our processes share one global batch.
+    model, optimizer = accelerator.prepare(model, optimizer); accelerator.register_for_checkpointing(scheduler)
     step, state, history = _restore(accelerator, out, resume, log)
     best, best_step, bad_evals = state.get('best_val_loss', math.inf), state.get('best_step'), state.get('bad_evals', 0)
     step_tokens = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size

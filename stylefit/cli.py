@@ -7,24 +7,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 import yaml
-from transformers import HfArgumentParser
-from .core import ConfigError, StylefitError
+from .core import ConfigError, StylefitError, config_parser
 from .train import TrainConfig
 from .sample import SampleConfig
 from .lora import LoraSettings
 from .pipeline import DataConfig, run_pipeline
+from .bench import main_bench
 
 # %% auto 0
 __all__ = ['COMMANDS', 'CONFIGS', 'parse_args', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html',
-            'train': 'fine-tune a model on a Jekyll site or a prepared folder: stylefit train --data DIR --base MODEL --out RUN'}
+            'train': 'fine-tune a model on a Jekyll site or a prepared folder: stylefit train --data DIR --base MODEL --out RUN',
+            'bench': 'measure training speed: the seed recipe, packed Trainer, the stylefit loop (full, LoRA)'}
 CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings)
 
 def parse_args(command:str, argv:list[str]):
     "(DataConfig, TrainConfig, SampleConfig, LoraSettings) for `command`, from flags or `--config FILE` (JSON/YAML)."
-    parser = HfArgumentParser(CONFIGS, prog=f'stylefit {command}', description=COMMANDS[command])
+    parser = config_parser(CONFIGS, prog=f'stylefit {command}', description=COMMANDS[command])
     parser.add_argument('--lora', dest='use_lora', action='store_true', help='shorthand for --use_lora true')
     parser.add_argument('--out', dest='out_dir', help='the run folder (alias of --out_dir)')
     parser.set_defaults(**({'out_dir': 'runs/demo', 'overwrite': True} if command == 'demo' else {'out_dir': None}))
@@ -49,6 +50,7 @@ def main(argv:list[str]|None=None) -> int:
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     try:
         if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
+        elif argv[0] == 'bench': return main_bench(argv[1:])
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto 0
 __all__ = ['StylefitError', 'DataError', 'ConfigError', 'ModelError', 'atomic_write_text', 'atomic_write_json', 'atomic_dir',
-           'cache_dir', 'repo_root', 'sample_corpus_dir', 'peak_rss_mb']
+           'cache_dir', 'repo_root', 'sample_corpus_dir', 'peak_rss_mb', 'config_parser']
 
 # %% ../nbs/00_core.ipynb 5
 class StylefitError(Exception):
@@ -70,3 +70,14 @@ def sample_corpus_dir() -> Path:
 def peak_rss_mb() -> float:
     "Peak resident set size of this process so far, in MiB."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+# %% ../nbs/00_core.ipynb 17
+def config_parser(dataclass_types, **kwargs):
+    "An `HfArgumentParser` for `dataclass_types` whose `--help` shows each field's trailing comment."
+    from fastcore.docments import docments
+    from transformers import HfArgumentParser
+    parser = HfArgumentParser(dataclass_types, **kwargs)
+    helps = {k: v for t in parser.dataclass_types for k, v in docments(t).items() if v}
+    for action in parser._actions:
+        if not action.help and action.dest in helps: action.help = helps[action.dest]
+    return parser

@@ -8,6 +8,7 @@ import json, math, platform, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
+from accelerate import PartialState
 from .core import DataError, atomic_dir, atomic_write_json, atomic_write_text, peak_rss_mb, sample_corpus_dir
 from .sources import Document, read_jekyll
 from .clean import clean_documents, split_documents
@@ -93,25 +94,32 @@ def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8
     "Held-out perplexity and samples of `model`: what the report compares before and after."
     return {'ppl': perplexity(model, val_blocks, batch_size), 'samples': generate_samples(model, tok, prompts, scfg)}
 
-def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), log=print) -> dict:
+def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), log=print) -> dict|None:
     "Fine-tune `data.base_model` on `data.data_dir` and write results.json, report.md/.html into `tcfg.out_dir`."
-    t_start = time.time()
+    t_start, state = time.time(), PartialState(cpu=not torch.cuda.is_available())   # under torchrun: one rank writes, all train
+    main = state.is_main_process
     check_config(tcfg)
-    train_rows, val_rows, skipped = load_rows(data, log)
-    out = prepare_run_dir(tcfg, resume=data.resume, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg), 'lora': asdict(lora)})
-    write_split(out/'data', train_rows, val_rows)
+    train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
+    out = Path(tcfg.out_dir)
+    if main:
+        prepare_run_dir(tcfg, resume=data.resume, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg), 'lora': asdict(lora)})
+        write_split(out/'data', train_rows, val_rows)
+    state.wait_for_everyone()
     model, tok = load_model(data.base_model)
     check_config(tcfg, model)
     train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
     val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)
     prompts = prompts_from_rows(val_rows, data.n_prompts)
-    if data.resume and (out/'base_eval.json').is_file(): before = json.loads((out/'base_eval.json').read_text())
-    else:
-        log('measuring the base model...')
-        before = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size); atomic_write_json(out/'base_eval.json', before)
-    log(f"base model: held-out perplexity {before['ppl']:.2f}")
+    if main:
+        if data.resume and (out/'base_eval.json').is_file(): before = json.loads((out/'base_eval.json').read_text())
+        else:
+            log('measuring the base model...')
+            before = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size); atomic_write_json(out/'base_eval.json', before)
+        log(f"base model: held-out perplexity {before['ppl']:.2f}")
+    state.wait_for_everyone()
     if lora.use_lora: model = apply_lora(model, lora)
     run = train(model, train_blocks, val_blocks, tcfg, resume=data.resume, log=log)
+    if not main: return None
     if lora.use_lora: save_lora(model, tok, out, merge=lora.merge_lora)
     else:
         with atomic_dir(out/'final') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
@@ -120,7 +128,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     plot_losses(run['history'], out/'loss_curves.png', base_val_loss=math.log(before['ppl']))
     wall = time.time() - t_start
     results = {'run_name': out.name, 'base_model': str(data.base_model), 'data_dir': str(data.data_dir),
-               'mode': f'LoRA r={lora.lora_r}' if lora.use_lora else 'full fine-tune',
+               'mode': f'LoRA r={lora.lora_r}' if lora.use_lora else 'full fine-tune', 'num_processes': run['num_processes'],
                'ppl_before': round(before['ppl'], 4), 'ppl_after': round(after['ppl'], 4),
                'n_train_docs': len(train_rows), 'n_val_docs': len(val_rows),
                'val_tokens': sum(len(b[0]) for b in val_blocks), 'val_sources': [r.get('source', '') for r in val_rows],

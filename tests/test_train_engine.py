@@ -63,3 +63,13 @@ def test_train_command_with_lora_and_resume(tiny_model, tiny_blog, tmp_path):
                                        '--max_new_tokens', '6', '--n_prompts', '1', '--resume', 'true'], capture_output=True, text=True, env=ENV, timeout=300)
     assert more.returncode == 0, more.stderr[-2000:]
     assert 'resuming from' in more.stdout and len(losses(tmp_path/'run')) == 15
+
+def test_train_command_under_torchrun(tiny_model, tiny_blog, tmp_path):
+    import shutil
+    r = subprocess.run(['torchrun', '--nproc_per_node', '2', '--master_port', '29547', shutil.which('stylefit'), 'train', '--data', str(tiny_blog),
+                        '--base', str(tiny_model), '--out', str(tmp_path/'run'), '--block_size', '32', '--max_steps', '4', '--eval_interval', '2',
+                        '--max_new_tokens', '4', '--n_prompts', '1'], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path/'run'/'results.json').read_text())
+    assert res['num_processes'] == 2 and res['ppl_after'] < res['ppl_before']
+    assert r.stdout.count('base model: held-out perplexity') == 1          # one rank measures and reports

@@ -5,6 +5,8 @@
 # %% ../nbs/10_pipeline.ipynb 2
 from __future__ import annotations
 import json, math, platform, time
+from types import SimpleNamespace
+from transformers import AutoConfig
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
@@ -12,7 +14,7 @@ from accelerate import PartialState
 from .core import DataError, atomic_dir, atomic_write_json, atomic_write_text, peak_rss_mb, sample_corpus_dir
 from .sources import Document, read_jekyll
 from .clean import clean_documents, split_documents
-from .model import BUNDLED, load_model
+from .model import BUNDLED, load_model, resolve_model_dir
 from .pack import pack_examples, tokenize_rows
 from .train import TrainConfig, check_config, prepare_run_dir, train
 from .lora import LoraSettings, apply_lora, save_lora
@@ -100,13 +102,14 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     main = state.is_main_process
     check_config(tcfg)
     train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
+    model_dir = resolve_model_dir(data.base_model)
+    check_config(tcfg, SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)))   # the context size, before any work
     out = Path(tcfg.out_dir)
     if main:
         prepare_run_dir(tcfg, resume=data.resume, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg), 'lora': asdict(lora)})
         write_split(out/'data', train_rows, val_rows)
     state.wait_for_everyone()
-    model, tok = load_model(data.base_model)
-    check_config(tcfg, model)
+    model, tok = load_model(model_dir)
     train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
     val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)
     prompts = prompts_from_rows(val_rows, data.n_prompts)

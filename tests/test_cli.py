@@ -40,6 +40,7 @@ def test_bad_settings_are_refused_before_any_work(tiny_blog, tiny_model, tmp_pat
     assert r.returncode == 2 and r.stderr.strip() == 'stylefit: error: learning_rate must be positive, got 0.0'
     r = stylefit('demo', '--data_dir', tiny_blog, '--base_model', tiny_model, '--out_dir', tmp_path/'run', *TINY, '--block_size', 4096)
     assert r.returncode == 2 and "larger than the model's context (256 tokens)" in r.stderr
+    assert not (tmp_path/'run').exists()            # refused before the run folder was made
 
 def test_missing_model_is_one_line(tiny_blog, tmp_path):
     r = stylefit('demo', '--data_dir', tiny_blog, '--base_model', tmp_path/'nope', '--out_dir', tmp_path/'run', *TINY)

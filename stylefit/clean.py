@@ -4,23 +4,39 @@
 
 # %% ../nbs/03_clean.ipynb 2
 from __future__ import annotations
-import hashlib, random, re, unicodedata
-from dataclasses import replace
-from .core import DataError
+import collections, hashlib, random, re, unicodedata
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+import numpy as np
+from .core import ConfigError, DataError
 from .sources import Document, Skipped
 
 # %% auto 0
-__all__ = ['clean_text', 'clean_documents', 'split_documents']
+__all__ = ['clean_text_changes', 'clean_text', 'clean_documents', 'split_documents', 'CleanConfig', 'shingles', 'minhash',
+           'near_duplicates', 'read_word_list', 'vocab_share', 'blocked_word', 'CleanResult', 'clean_corpus']
 
 # %% ../nbs/03_clean.ipynb 5
 _ZERO_WIDTH = re.compile('[\u200b\u200c\u200d\u2060\ufeff]')
 
+def clean_text_changes(text:str) -> tuple[str, list[str]]:
+    "(cleaned text, what was changed): normalise Unicode and whitespace, never delete letters or punctuation."
+    changes = []
+    def step(new, what):
+        nonlocal text
+        if new != text: changes.append(what); text = new
+    n = len(_ZERO_WIDTH.findall(text))
+    step(_ZERO_WIDTH.sub('', text), f'removed {n} zero-width character(s)')
+    step(unicodedata.normalize('NFC', text), 'Unicode normalised to NFC')
+    step(text.replace('\r\n', '\n').replace('\r', '\n'), 'line ends made \\n')
+    step(text.replace('\u00a0', ' ').replace('\t', ' '), 'non-breaking spaces and tabs made spaces')
+    step('\n'.join(re.sub(r' {2,}', ' ', l).rstrip() for l in text.split('\n')), 'runs of spaces and trailing spaces removed')
+    step(re.sub(r'\n{3,}', '\n\n', text), 'runs of blank lines reduced to one')
+    step(text.strip(), 'leading and trailing whitespace removed')
+    return text, changes
+
 def clean_text(text:str) -> str:
     "Normalise Unicode and whitespace; never delete letters or punctuation."
-    text = unicodedata.normalize('NFC', text).replace('\r\n', '\n').replace('\r', '\n')
-    text = _ZERO_WIDTH.sub('', text).replace('\u00a0', ' ').replace('\t', ' ')
-    text = '\n'.join(re.sub(r' {2,}', ' ', l).rstrip() for l in text.split('\n'))
-    return re.sub(r'\n{3,}', '\n\n', text).strip()
+    return clean_text_changes(text)[0]
 
 # %% ../nbs/03_clean.ipynb 8
 def clean_documents(docs:list[Document], min_words:int=20) -> tuple[list[Document], list[Skipped]]:
@@ -37,11 +53,149 @@ def clean_documents(docs:list[Document], min_words:int=20) -> tuple[list[Documen
     return kept, dropped
 
 # %% ../nbs/03_clean.ipynb 11
-def split_documents(docs:list[Document], val_fraction:float=0.1, seed:int=1337) -> tuple[list[Document], list[Document]]:
-    "Split documents into (train, val) by whole document, reproducibly for a given `seed`."
+def split_documents(docs:list[Document], val_fraction:float=0.1, seed:int=1337, groups:dict|None=None) -> tuple[list[Document], list[Document]]:
+    "Split documents into (train, val) by whole document (or whole `groups`: source -> group), reproducibly for a given `seed`."
     if not 0 < val_fraction < 1: raise DataError(None, f'val_fraction must be between 0 and 1, got {val_fraction}')
     if len(docs) < 2: raise DataError(None, f'need at least 2 documents to split into train and validation, got {len(docs)}')
+    if groups: return _split_groups(docs, val_fraction, seed, groups)
     docs = sorted(docs, key=lambda d: (d.source, d.title))
     random.Random(seed).shuffle(docs)
     n_val = min(len(docs) - 1, max(1, round(len(docs) * val_fraction)))
     return docs[n_val:], docs[:n_val]
+
+def _split_groups(docs, val_fraction, seed, groups):
+    "Like `split_documents`, but whole groups go to one side; val gets groups until it holds its share."
+    by_group = {}
+    for d in sorted(docs, key=lambda d: (d.source, d.title)): by_group.setdefault(groups.get(d.source, d.source), []).append(d)
+    keys = sorted(by_group)
+    if len(keys) < 2: raise DataError(None, f'need at least 2 groups of near-duplicate documents to split, got {len(keys)}')
+    random.Random(seed).shuffle(keys)
+    n_val, val_keys = max(1, round(len(docs) * val_fraction)), []
+    for k in keys[:-1]:
+        if sum(len(by_group[v]) for v in val_keys) >= n_val: break
+        val_keys.append(k)
+    return [d for k in keys if k not in val_keys for d in by_group[k]], [d for k in val_keys for d in by_group[k]]
+
+# %% ../nbs/03_clean.ipynb 16
+@dataclass
+class CleanConfig:
+    "How to clean and filter a corpus."
+    min_words: int = 20                   # shorter documents are dropped
+    max_words: int = 0                    # longer documents are dropped (0: no limit)
+    near_dup_threshold: float = 0.8       # word-shingle Jaccard similarity that makes two documents near-duplicates (0: off)
+    near_dup_action: str = 'drop'         # 'drop' the later near-duplicates, or 'group' them onto one side of the split
+    shingle_words: int = 5                # words per shingle for near-duplicate detection
+    blocked_words: list[str] = field(default_factory=list)  # drop documents containing any of these words (whole words, any case)
+    blocked_words_file: str = ''          # ... or any word listed in this file (one per line)
+    vocab_file: str = ''                  # a word list (one per line) for the vocabulary filter
+    min_vocab_share: float = 0.0          # drop documents with a smaller share of their words in `vocab_file`
+
+# %% ../nbs/03_clean.ipynb 18
+_P61 = np.uint64((1 << 61) - 1)
+
+def shingles(text:str, k:int=5) -> set[int]:
+    "Stable 32-bit hashes of the lower-cased `k`-word shingles of `text`."
+    w = text.lower().split()
+    grams = {' '.join(w[i:i+k]) for i in range(max(1, len(w) - k + 1))}
+    return {int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), 'little') for g in grams}
+
+def minhash(sh:set[int], num_perm:int=64, seed:int=1) -> np.ndarray:
+    "MinHash signature of a shingle set: the minimum of `num_perm` random hash functions (a*x+b mod 2^61-1)."
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(1, 2**32, num_perm, dtype=np.uint64), rng.integers(0, 2**32, num_perm, dtype=np.uint64)
+    x = np.fromiter(sh, dtype=np.uint64, count=len(sh))[:, None] if sh else np.zeros((1, 1), np.uint64)
+    return ((x * a + b) % _P61).min(axis=0)
+
+def near_duplicates(texts:list[str], threshold:float=0.8, k:int=5, num_perm:int=64, rows:int=4) -> list[tuple[int, int, float]]:
+    "Pairs (i, j, jaccard) with i < j whose shingle Jaccard similarity is at least `threshold`."
+    sets = [shingles(t, k) for t in texts]
+    sigs = [minhash(s, num_perm) for s in sets]
+    buckets, pairs = {}, set()
+    for i, sig in enumerate(sigs):
+        for band in range(num_perm // rows):
+            key = (band, sig[band*rows:(band+1)*rows].tobytes())
+            for j in buckets.get(key, []): pairs.add((j, i))
+            buckets.setdefault(key, []).append(i)
+    out = []
+    for i, j in sorted(pairs):
+        jac = len(sets[i] & sets[j]) / len(sets[i] | sets[j])
+        if jac >= threshold: out.append((i, j, round(jac, 3)))
+    return out
+
+# %% ../nbs/03_clean.ipynb 21
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+def read_word_list(path) -> set[str]:
+    "The lower-cased words of a file with one word per line (`#` comments allowed)."
+    path = Path(path)
+    if not path.is_file(): raise DataError(path, 'word list file does not exist')
+    try: lines = path.read_text(encoding='utf-8').splitlines()
+    except UnicodeDecodeError: raise DataError(path, 'word list is not UTF-8 text') from None
+    return {l.strip().lower() for l in lines if l.strip() and not l.lstrip().startswith('#')}
+
+def vocab_share(text:str, vocab:set[str]) -> float:
+    "Share of the words of `text` that are in `vocab` (1.0 for a text without words)."
+    words = _WORD.findall(text.lower())
+    return sum(w in vocab for w in words) / len(words) if words else 1.0
+
+def blocked_word(text:str, words) -> str|None:
+    "The first of `words` that `text` contains as a whole word, ignoring case, or None."
+    if not words: return None
+    m = re.search(r'(?<!\w)(' + '|'.join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r')(?!\w)', text, re.I)
+    return m.group(1).lower() if m else None
+
+# %% ../nbs/03_clean.ipynb 24
+@dataclass
+class CleanResult:
+    "What `clean_corpus` kept, dropped, changed, and grouped."
+    kept: list          # Documents, text cleaned
+    dropped: list       # Skipped, with the reason
+    records: list       # one dict per input document: source, words_before, words_after, changes, dropped
+    groups: dict        # source -> group name (the first member's source) for near-duplicate groups
+
+def _drop_reason(text:str, cfg:CleanConfig, blocked, vocab) -> str|None:
+    n = len(text.split())
+    if n < cfg.min_words: return f'too short ({n} words < min_words={cfg.min_words})'
+    if cfg.max_words and n > cfg.max_words: return f'too long ({n} words > max_words={cfg.max_words})'
+    if (w := blocked_word(text, blocked)): return f'contains blocked word "{w}"'
+    if vocab is not None and (share := vocab_share(text, vocab)) < cfg.min_vocab_share:
+        return f'vocabulary share too low ({share:.0%} of words in {Path(cfg.vocab_file).name} < min_vocab_share={cfg.min_vocab_share:.0%})'
+
+# %% ../nbs/03_clean.ipynb 25
+def clean_corpus(docs:list[Document], cfg:CleanConfig=CleanConfig()) -> CleanResult:
+    "Clean and filter `docs` per `cfg`, recording every change and drop."
+    if cfg.near_dup_action not in ('drop', 'group'): raise ConfigError(None, f"near_dup_action must be 'drop' or 'group', got {cfg.near_dup_action!r}")
+    blocked = set(w.lower() for w in cfg.blocked_words) | (read_word_list(cfg.blocked_words_file) if cfg.blocked_words_file else set())
+    vocab = read_word_list(cfg.vocab_file) if cfg.vocab_file and cfg.min_vocab_share > 0 else None
+    kept, dropped, records, seen = [], [], [], {}
+    for d in docs:
+        text, changes = clean_text_changes(d.text)
+        rec = {'source': d.source, 'words_before': len(d.text.split()), 'words_after': len(text.split()), 'changes': changes, 'dropped': None}
+        records.append(rec)
+        reason = _drop_reason(text, cfg, blocked, vocab)
+        h = hashlib.sha1(text.encode()).hexdigest()
+        if reason is None and h in seen: reason = f'duplicate of {seen[h]}'
+        if reason: rec['dropped'] = reason; dropped.append(Skipped(d.source, reason)); continue
+        seen[h] = d.source
+        kept.append(replace(d, text=text))
+    groups = {}
+    if cfg.near_dup_threshold and len(kept) > 1:
+        pairs = near_duplicates([d.text for d in kept], cfg.near_dup_threshold, cfg.shingle_words)
+        parent = list(range(len(kept)))
+        def root(i):
+            while parent[i] != i: i = parent[i]
+            return i
+        for i, j, _ in pairs: parent[root(j)] = root(i)
+        if cfg.near_dup_action == 'group':
+            roots = [root(i) for i in range(len(kept))]
+            sizes = collections.Counter(roots)
+            groups = {d.source: kept[r].source for d, r in zip(kept, roots) if sizes[r] > 1}
+        else:
+            first = {}
+            for i, j, jac in pairs: first.setdefault(j, (i, jac))
+            by_source = {r['source']: r for r in records}
+            for j, (i, jac) in sorted(first.items()):
+                reason = f'near-duplicate of {kept[root(j)].source} (Jaccard {jac:.2f} with {kept[i].source})'
+                by_source[kept[j].source]['dropped'] = reason; dropped.append(Skipped(kept[j].source, reason))
+            kept = [d for j, d in enumerate(kept) if j not in first]
+    return CleanResult(kept, dropped, records, groups)

@@ -13,6 +13,7 @@ from .sample import SampleConfig
 from .lora import LoraSettings
 from .pipeline import DataConfig, run_pipeline
 from .bench import main_bench
+from .prepare import main_prepare
 
 # %% auto 0
 __all__ = ['COMMANDS', 'CONFIGS', 'parse_args', 'main']
@@ -20,7 +21,8 @@ __all__ = ['COMMANDS', 'CONFIGS', 'parse_args', 'main']
 # %% ../nbs/11_cli.ipynb 5
 COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html',
             'train': 'fine-tune a model on a Jekyll site or a prepared folder: stylefit train --data DIR --base MODEL --out RUN',
-            'bench': 'measure training speed: the seed recipe, packed Trainer, the stylefit loop (full, LoRA)'}
+            'bench': 'measure training speed: the seed recipe, packed Trainer, the stylefit loop (full, LoRA)',
+            'prepare': 'turn sources (Jekyll, RSS/Atom, books, story files, greentext, OCR) into train/val JSONL: stylefit prepare SOURCE... --out DIR'}
 CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings)
 
 def parse_args(command:str, argv:list[str]):
@@ -51,6 +53,7 @@ def main(argv:list[str]|None=None) -> int:
     try:
         if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
         elif argv[0] == 'bench': return main_bench(argv[1:])
+        elif argv[0] == 'prepare': return main_prepare(argv[1:])
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -18,12 +18,14 @@ from .model import BUNDLED, load_model, resolve_model_dir
 from .pack import pack_examples, tokenize_rows
 from .train import TrainConfig, check_config, prepare_run_dir, train
 from .lora import LoraSettings, apply_lora, save_lora
+from .formats import add_control_tokens
 from .sample import SampleConfig, generate_samples, prompts_from_documents
 from .evaluate import compare_samples, perplexity
 from .report import plot_losses, write_report
 
 # %% auto 0
-__all__ = ['DataConfig', 'load_rows', 'write_split', 'row_text', 'read_split', 'prompts_from_rows', 'measure', 'run_pipeline']
+__all__ = ['DataConfig', 'load_rows', 'write_split', 'row_text', 'read_split', 'control_kinds', 'prompts_from_rows', 'measure',
+           'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb 7
 @dataclass
@@ -87,6 +89,12 @@ def read_split(folder) -> tuple[list[Document], list[Document]]:
     return tuple([doc(r) for r in _read_jsonl(Path(folder)/f'{n}.jsonl')] for n in ('train', 'val'))
 
 # %% ../nbs/10_pipeline.ipynb 13
+def control_kinds(cfg:DataConfig) -> list[str]:
+    "Kinds whose control tokens (`<|greentext|>`) a prepared folder's rows use, from its prepare_report.json."
+    report = Path(cfg.data_dir)/'prepare_report.json'
+    tokens = json.loads(report.read_text()).get('control_tokens', []) if report.is_file() else []
+    return [t[2:-2] for t in tokens]
+
 def prompts_from_rows(rows:list[dict], n:int) -> list[str]:
     "Prompts from held-out rows: openings of text rows (see `prompts_from_documents`), then instruction prompts."
     docs = [Document(text=r['text'], source=r.get('source', '')) for r in rows if 'text' in r]
@@ -110,6 +118,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
         write_split(out/'data', train_rows, val_rows)
     state.wait_for_everyone()
     model, tok = load_model(model_dir)
+    if added := add_control_tokens(tok, model, control_kinds(data)): log(f'added control tokens {added} (embeddings resized)')
     train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
     val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)
     prompts = prompts_from_rows(val_rows, data.n_prompts)

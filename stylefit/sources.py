@@ -4,16 +4,17 @@
 
 # %% ../nbs/02_sources.ipynb 2
 from __future__ import annotations
-import datetime as dt, re
+import datetime as dt, functools, re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 import yaml
 from markdown_it import MarkdownIt
-from .core import DataError
+from .core import DataError, StylefitError
 
 # %% auto 0
-__all__ = ['Document', 'Skipped', 'html_to_text', 'markdown_to_text', 'parse_front_matter', 'read_jekyll_file', 'read_jekyll']
+__all__ = ['Document', 'Skipped', 'html_to_text', 'strip_liquid', 'markdown_to_text', 'parse_front_matter', 'read_jekyll_file',
+           'read_jekyll', 'read_text_file', 'stylefit_errors', 'read_each']
 
 # %% ../nbs/02_sources.ipynb 5
 @dataclass
@@ -43,7 +44,7 @@ class _TextReducer(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out, self.buf, self.gap, self.quote, self.skip, self.pre, self.item = '', [], 0, 0, 0, 0, False
     def _flush(self, gap:int):
-        text = ''.join(self.buf) if self.pre else re.sub(r'\s+', ' ', ''.join(self.buf)).strip()
+        text = ''.join(self.buf).rstrip() if self.pre else re.sub(r'\s+', ' ', ''.join(self.buf)).strip()
         if text.strip():
             q = '> ' * self.quote
             self.out += ('\n' * self.gap if self.out else '') + q + ('- ' if self.item else '') + text.replace('\n', '\n' + q)
@@ -72,15 +73,22 @@ def html_to_text(html:str) -> str:
 
 # %% ../nbs/02_sources.ipynb 10
 _md = MarkdownIt('commonmark')
+_RAW = re.compile(r'\{%-?\s*raw\s*-?%\}(.*?)\{%-?\s*endraw\s*-?%\}', re.S)
+_LIQUID = re.compile(r'\{%.*?%\}|\{\{.*?\}\}', re.S)
 
-def markdown_to_text(md:str) -> str:
-    "Plain text of a markdown document (Liquid tags removed, images dropped, links kept as their text)."
-    md = re.sub(r'\{%-?\s*(raw|endraw)\s*-?%\}', '', md)
-    md = re.sub(r'\{%.*?%\}|\{\{.*?\}\}', '', md, flags=re.S)
-    html = re.sub(r'<img[^>]*>', '', _md.render(md))
+def strip_liquid(md:str) -> str:
+    "Remove Liquid tags and output (`{% .. %}`, `{{ .. }}`), keeping what `{% raw %}` protects verbatim."
+    parts = _RAW.split(md)   # even parts: outside raw blocks; odd parts: inside
+    return ''.join(p if i % 2 else _LIQUID.sub('', p) for i, p in enumerate(parts))
+
+def markdown_to_text(md:str, code:str='keep') -> str:
+    "Plain text of a markdown document (Liquid removed, images dropped, links kept as their text); `code`: 'keep' or 'drop' code blocks."
+    if code not in ('keep', 'drop'): raise ValueError(f"code must be 'keep' or 'drop', got {code!r}")
+    html = re.sub(r'<img[^>]*>', '', _md.render(strip_liquid(md)))
+    if code == 'drop': html = re.sub(r'<pre[^>]*>.*?</pre>', '', html, flags=re.S)
     return html_to_text(html)
 
-# %% ../nbs/02_sources.ipynb 13
+# %% ../nbs/02_sources.ipynb 15
 _FRONT = re.compile(r'\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z', re.S)
 _DATED = re.compile(r'(\d{4}-\d{2}-\d{2})-(.+)')
 
@@ -99,26 +107,32 @@ def parse_front_matter(raw:str, path) -> tuple[dict, str]:
 
 def _as_list(v): return [] if v is None else [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v).split()
 
-def read_jekyll_file(path, kind='post') -> Document | Skipped:
+def read_jekyll_file(path, kind='post', code:str='keep') -> Document | Skipped:
     "Read one Jekyll markdown file into a `Document`, or a `Skipped` saying why not."
     path = Path(path)
     try: raw = path.read_bytes().decode('utf-8-sig')
     except UnicodeDecodeError as e: return Skipped(str(path), f'not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it as UTF-8')
     try: meta, body = parse_front_matter(raw, path)
     except DataError as e: return Skipped(str(path), e.reason)
+    except RecursionError: return Skipped(str(path), 'front matter is nested too deeply')
     if meta.get('published') is False: return Skipped(str(path), 'published: false')
     m = _DATED.match(path.stem)
     date = meta.get('date') or (m.group(1) if m else '')
     if isinstance(date, (dt.date, dt.datetime)): date = date.isoformat()
     title = str(meta.get('title') or (m.group(2) if m else path.stem).replace('-', ' '))
-    text = markdown_to_text(body)
+    text = markdown_to_text(body, code)
     if not text.strip(): return Skipped(str(path), 'no text after front matter')
     tags = _as_list(meta.get('tags')) + _as_list(meta.get('categories'))
     return Document(text=text, source=str(path), title=title, date=str(date)[:10], tags=tags, kind=kind)
 
-# %% ../nbs/02_sources.ipynb 15
-def read_jekyll(site, include_drafts:bool=False) -> tuple[list[Document], list[Skipped]]:
-    "Read the posts (and optionally drafts) of the Jekyll site in `site`: (documents, skipped files)."
+# %% ../nbs/02_sources.ipynb 17
+def _jekyll_pages(site:Path) -> list[Path]:
+    "Markdown/HTML files outside `_folders` that start with front matter: Jekyll's pages."
+    return [p for p in sorted(site.rglob('*')) if p.is_file() and p.suffix.lower() in ('.md', '.markdown', '.html')
+            and not any(x.startswith(('_', '.')) for x in p.relative_to(site).parts) and p.read_bytes()[:3] == b'---']
+
+def read_jekyll(site, include_drafts:bool=False, include_pages:bool=False, code:str='keep') -> tuple[list[Document], list[Skipped]]:
+    "Read the posts (and optionally drafts and pages) of the Jekyll site in `site`: (documents, skipped files)."
     site = Path(site)
     if not site.exists(): raise DataError(site, 'folder does not exist')
     if not site.is_dir(): raise DataError(site, 'is a file, not a folder')
@@ -126,10 +140,54 @@ def read_jekyll(site, include_drafts:bool=False) -> tuple[list[Document], list[S
     files = [(p, 'post') for p in sorted(posts_dir.rglob('*')) if p.suffix.lower() in ('.md', '.markdown', '.html')]
     if include_drafts and (site/'_drafts').is_dir():
         files += [(p, 'draft') for p in sorted((site/'_drafts').rglob('*')) if p.suffix.lower() in ('.md', '.markdown')]
+    if include_pages and posts_dir != site: files += [(p, 'page') for p in _jekyll_pages(site)]
     if not files: raise DataError(site, 'no posts found (expected _posts/*.md)')
     docs, skipped = [], []
     for p, kind in files:
-        r = read_jekyll_file(p, kind)
+        r = read_jekyll_file(p, kind, code)
         (docs if isinstance(r, Document) else skipped).append(r)
     if not docs: raise DataError(site, f'none of the {len(files)} posts could be used: ' + skipped[0].reason)
+    return docs, skipped
+
+# %% ../nbs/02_sources.ipynb 20
+def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000) -> str:
+    "The text of `path`, or a `DataError` saying why it is not usable text."
+    path = Path(path)
+    if not path.exists(): raise DataError(path, 'file does not exist')
+    if path.is_dir(): raise DataError(path, 'is a folder, not a file')
+    size = path.stat().st_size
+    if size > max_file_mb * 2**20: raise DataError(path, f'file is {size / 2**20:.1f} MB, over the max_file_mb={max_file_mb} limit')
+    data = path.read_bytes()
+    if b'\x00' in data[:65536]: raise DataError(path, 'binary file (contains NUL bytes), not text')
+    try: text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as e: raise DataError(path, f'not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it as UTF-8') from None
+    if not text.strip(): raise DataError(path, 'file is empty')
+    if max_line_chars:
+        longest = max(map(len, text.splitlines()))
+        if longest > max_line_chars: raise DataError(path, f'has a single line of {longest:,} characters (over max_line_chars={max_line_chars:,}): not prose')
+    return text
+
+def stylefit_errors(read_file):
+    "Decorate a per-file reader `read_file(path, ...)` so that it raises nothing but `StylefitError`s."
+    @functools.wraps(read_file)
+    def _read(path, *args, **kwargs):
+        try: return read_file(path, *args, **kwargs)
+        except StylefitError: raise
+        except Exception as e: raise DataError(path, f'cannot be read ({type(e).__name__}: {str(e)[:200]})') from None
+    return _read
+
+def read_each(source, read_file, suffixes:tuple, what:str='files') -> tuple[list[Document], list[Skipped]]:
+    "Apply `read_file(path) -> list[Document]` to the file `source` or each file with one of `suffixes` under it."
+    source = Path(source)
+    if not source.exists(): raise DataError(source, 'does not exist')
+    if source.is_file(): files = [source]
+    else: files = [p for p in sorted(source.rglob('*')) if p.is_file() and p.suffix.lower() in suffixes
+                   and not any(x.startswith('.') for x in p.relative_to(source).parts)]
+    if not files: raise DataError(source, f'no {what} found (expected {", ".join("*" + s for s in suffixes)})')
+    docs, skipped = [], []
+    for f in files:
+        try: got = read_file(f)
+        except StylefitError as e: skipped.append(Skipped(str(f), e.reason)); continue
+        if not got: skipped.append(Skipped(str(f), f'no {what} text found in it'))
+        docs += got
     return docs, skipped

@@ -62,9 +62,10 @@ def bench_documents(tok, real_tokens:int) -> list[list[int]]:
     return ids
 
 class _StepTimer(TrainerCallback):
-    def __init__(self): self.seconds, self._t = 0.0, None
+    "Seconds of each optimizer step."
+    def __init__(self): self.steps, self._t = [], None
     def on_step_begin(self, args, state, control, **kw): self._t = time.perf_counter()
-    def on_step_end(self, args, state, control, **kw): self.seconds += time.perf_counter() - self._t
+    def on_step_end(self, args, state, control, **kw): self.steps.append(time.perf_counter() - self._t)
 
 class _Rows(torch.utils.data.Dataset):
     def __init__(self, rows): self.rows = rows
@@ -72,13 +73,13 @@ class _Rows(torch.utils.data.Dataset):
     def __getitem__(self, i): return self.rows[i]
 
 def _trainer_run(model, rows, batch_size, steps, out_dir):
-    "Train with 🤗 Trainer on ready-made rows; return seconds of optimizer steps."
+    "Train with 🤗 Trainer on ready-made rows; return the seconds of each optimizer step."
     timer = _StepTimer()
     args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=1e-4,
                              report_to=[], save_strategy='no', logging_strategy='no', use_cpu=not torch.cuda.is_available(),
                              dataloader_num_workers=0, disable_tqdm=True, bf16=torch.cuda.is_available())
     Trainer(model=model, args=args, train_dataset=_Rows(rows), callbacks=[timer]).train()
-    return timer.seconds
+    return timer.steps
 
 # %% ../nbs/06b_bench.ipynb 13
 def seed_trainer_pad512(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=8):
@@ -86,28 +87,28 @@ def seed_trainer_pad512(model, tok, docs, seq_len=512, out_dir='/tmp/bench', bat
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     rows = [{'input_ids': torch.tensor(d + [pad] * (seq_len - len(d))), 'attention_mask': torch.tensor([1] * len(d) + [0] * (seq_len - len(d))),
              'labels': torch.tensor(d + [IGNORE_INDEX] * (seq_len - len(d)))} for d in docs]
-    steps = math.ceil(len(rows) / batch_size)
+    steps = max(2, math.ceil(len(rows) / batch_size))
     secs = _trainer_run(model, rows, batch_size, steps, out_dir)
-    real = sum(map(len, docs[:steps * batch_size]))
-    return {'real_tokens': real, 'seconds': secs, 'padding_fraction': 1 - real / (steps * batch_size * seq_len), 'seq_len': seq_len}
+    real = (steps - 1) * batch_size * sum(map(len, docs)) / len(docs)  # Trainer shuffles: expected real tokens of the timed steps
+    return {'real_tokens': real, 'seconds': sum(secs[1:]), 'padding_fraction': 1 - sum(map(len, docs)) / (len(docs) * seq_len), 'seq_len': seq_len}
 
-def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=4):
+def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2):
     "🤗 Trainer on the same documents packed into full blocks (EOS between documents)."
     blocks = pack_blocks(docs, seq_len)
     rows = [{'input_ids': torch.tensor(b), 'labels': torch.tensor(b)} for b in blocks]
-    steps = max(1, len(rows) // batch_size)
+    steps = max(2, len(rows) // batch_size)
     secs = _trainer_run(model, rows, batch_size, steps, out_dir)
-    return {'real_tokens': steps * batch_size * seq_len, 'seconds': secs, 'padding_fraction': 0.0, 'seq_len': seq_len}
+    return {'real_tokens': (len(secs) - 1) * batch_size * seq_len, 'seconds': sum(secs[1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
 
-def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=4, lora=False):
+def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora=False):
     "The stylefit loop (full fine-tune or LoRA r=16) on the same packed blocks."
     if lora: model = apply_lora(model, LoraSettings(use_lora=True, lora_r=16))
     blocks = pack_blocks(docs, seq_len)
-    steps = max(1, len(blocks) // batch_size)
+    steps = max(2, len(blocks) // batch_size)
     cfg = TrainConfig(out_dir=str(out_dir), block_size=seq_len, batch_size=batch_size, max_steps=steps, eval_interval=10**9,
                       save_interval=10**9, learning_rate=1e-4, mixed_precision='bf16' if torch.cuda.is_available() else 'no')
     r = train(model, blocks, blocks[:1], cfg, log=lambda s: None)
-    return {'real_tokens': r['train_tokens'], 'seconds': r['train_seconds'], 'padding_fraction': 0.0, 'seq_len': seq_len}
+    return {'real_tokens': (steps - 1) * batch_size * seq_len, 'seconds': sum(h['step_seconds'] for h in r['history'][1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
 
 VARIANTS = {'seed_trainer_pad512': seed_trainer_pad512, 'trainer_packed': trainer_packed,
             'stylefit_full': stylefit_loop, 'stylefit_lora': lambda *a, **k: stylefit_loop(*a, lora=True, **k)}
@@ -120,7 +121,7 @@ def load_bench_model(name:str):
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(d)), AutoTokenizer.from_pretrained(d)
     return load_model(name)
 
-def run_bench(model_name:str=BUNDLED, real_tokens:int=2048, variants=tuple(VARIANTS), out_dir='runs/bench', seq_len:int=512, log=print) -> dict:
+def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIANTS), out_dir='runs/bench', seq_len:int=512, log=print) -> dict:
     "Measure each variant; return {'matmul_peak_gflops', 'variants': [...]} (see `stylefit bench`)."
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown: raise ConfigError(None, f'unknown variants {unknown}; choose from {list(VARIANTS)}')
@@ -149,7 +150,7 @@ def run_bench(model_name:str=BUNDLED, real_tokens:int=2048, variants=tuple(VARIA
 class BenchArgs:
     "Settings of `stylefit bench`."
     model: str = BUNDLED                 # 'bundled', a local model folder, or 'random:bundled' (same architecture, random init)
-    real_tokens: int = 2048              # real tokens each variant trains on
+    real_tokens: int = 4096              # real tokens each variant trains on
     variants: str = ','.join(VARIANTS)   # comma-separated subset
     json: str = ''                       # also write the figures to this file
     out_dir: str = 'runs/bench'          # scratch folder for the variants

@@ -219,7 +219,8 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
             raise TrainingError(out, f'loss became {loss} at step {step + 1}; stopped before updating the weights. '
                                      f'Last good checkpoint: {last or "none"}; try a lower learning_rate')
         train_seconds += time.time() - t0; tokens_seen += step_tokens; step += 1; bar.update(1)
-        rec = {'step': step, 'train_loss': round(loss, 5), 'lr': scheduler.get_last_lr()[0], 'tokens_per_second': round(tokens_seen / train_seconds, 1)}
+        rec = {'step': step, 'train_loss': round(loss, 5), 'lr': scheduler.get_last_lr()[0], 'tokens_per_second': round(tokens_seen / train_seconds, 1),
+               'step_seconds': round(time.time() - t0, 4)}
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             rec['val_loss'] = round(evaluate_loss(model, val_blocks, cfg.eval_batch_size), 5)
             if rec['val_loss'] < best: best, best_step, bad_evals = rec['val_loss'], step, 0

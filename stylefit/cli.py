@@ -14,23 +14,29 @@ from .lora import LoraSettings
 from .pipeline import DataConfig, run_pipeline
 from .bench import main_bench
 from .prepare import main_prepare
+from .sample import main_sample
+from .report import EvaluateConfig, main_evaluate, main_report
 
 # %% auto 0
-__all__ = ['COMMANDS', 'CONFIGS', 'parse_args', 'main']
+__all__ = ['COMMANDS', 'SUBCOMMANDS', 'CONFIGS', 'parse_args', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html',
             'train': 'fine-tune a model on a Jekyll site or a prepared folder: stylefit train --data DIR --base MODEL --out RUN',
             'bench': 'measure training speed: the seed recipe, packed Trainer, the stylefit loop (full, LoRA)',
-            'prepare': 'turn sources (Jekyll, RSS/Atom, books, story files, greentext, OCR) into train/val JSONL: stylefit prepare SOURCE... --out DIR'}
-CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings)
+            'prepare': 'turn sources (Jekyll, RSS/Atom, books, story files, greentext, OCR) into train/val JSONL: stylefit prepare SOURCE... --out DIR',
+            'sample': 'continue prompts with a base model, a run or a LoRA adapter',
+            'evaluate': 'perplexity, samples and style audit of a finished run; rewrites its report',
+            'report': "rewrite report.md/html from a run's results.json"}
+SUBCOMMANDS = {'bench': main_bench, 'prepare': main_prepare, 'sample': main_sample, 'evaluate': main_evaluate, 'report': main_report}
+CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig)
 
 def parse_args(command:str, argv:list[str]):
-    "(DataConfig, TrainConfig, SampleConfig, LoraSettings) for `command`, from flags or `--config FILE` (JSON/YAML)."
+    "(DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig) for `command`, from flags or `--config FILE` (JSON/YAML)."
     parser = config_parser(CONFIGS, prog=f'stylefit {command}', description=COMMANDS[command])
     parser.add_argument('--lora', dest='use_lora', action='store_true', help='shorthand for --use_lora true')
     parser.add_argument('--out', dest='out_dir', help='the run folder (alias of --out_dir)')
-    parser.set_defaults(**({'out_dir': 'runs/demo', 'overwrite': True} if command == 'demo' else {'out_dir': None}))
+    parser.set_defaults(**({'out_dir': 'runs/demo', 'overwrite': True, 'eval_samples': 2} if command == 'demo' else {'out_dir': None}))
     if '--config' in argv:
         i = argv.index('--config'); f = argv[i + 1] if i + 1 < len(argv) else ''
         if not Path(f).is_file(): raise ConfigError(f or None, 'config file not found')
@@ -52,8 +58,7 @@ def main(argv:list[str]|None=None) -> int:
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     try:
         if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
-        elif argv[0] == 'bench': return main_bench(argv[1:])
-        elif argv[0] == 'prepare': return main_prepare(argv[1:])
+        else: return SUBCOMMANDS[argv[0]](argv[1:])
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

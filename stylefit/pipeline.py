@@ -21,7 +21,7 @@ from .lora import LoraSettings, apply_lora, save_lora
 from .formats import add_control_tokens
 from .sample import SampleConfig, generate_samples, prompts_from_documents
 from .evaluate import compare_samples, perplexity
-from .report import plot_losses, write_report
+from .report import EvaluateConfig, evaluate_run, plot_losses, write_report
 
 # %% auto 0
 __all__ = ['DataConfig', 'load_rows', 'write_split', 'row_text', 'read_split', 'control_kinds', 'prompts_from_rows', 'measure',
@@ -104,7 +104,7 @@ def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8
     "Held-out perplexity and samples of `model`: what the report compares before and after."
     return {'ppl': perplexity(model, val_blocks, batch_size), 'samples': generate_samples(model, tok, prompts, scfg)}
 
-def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), log=print) -> dict|None:
+def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), ecfg:EvaluateConfig=EvaluateConfig(), log=print) -> dict|None:
     "Fine-tune `data.base_model` on `data.data_dir` and write results.json, report.md/.html into `tcfg.out_dir`."
     t_start, state = time.time(), PartialState(cpu=not torch.cuda.is_available())   # under torchrun: one rank writes, all train
     main = state.is_main_process
@@ -151,9 +151,8 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
                'samples': compare_samples(prompts, before['samples'], after['samples']), 'sample_config': asdict(scfg),
                'skipped': [asdict(s) for s in skipped], 'history': run['history'],
                'config': {'data': asdict(data), 'train': asdict(tcfg), 'sample': asdict(scfg), 'lora': asdict(lora)}}
-    paths = write_report(results, out)
-    log(f"report: {paths['html']}")
-    return results
+    write_report(results, out)
+    return evaluate_run(out, ecfg, log) if ecfg.eval_samples else results
 
 def _device_name() -> str:
     if torch.cuda.is_available(): return torch.cuda.get_device_name()

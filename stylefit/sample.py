@@ -4,26 +4,43 @@
 
 # %% ../nbs/07_sample.ipynb 2
 from __future__ import annotations
-import re
-from dataclasses import dataclass
+import json, re, sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 import torch
-from transformers import set_seed
-from .core import ConfigError
+from transformers import (GenerationConfig, HfArgumentParser, LogitsProcessor, LogitsProcessorList,
+                          TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+from .core import ConfigError, DataError, ModelError, StylefitError, atomic_write_text
 from .sources import Document
+from .model import load_model
 
 # %% auto 0
-__all__ = ['SampleConfig', 'prompts_from_documents', 'generate_samples']
+__all__ = ['SampleConfig', 'check_sample_config', 'prompts_from_documents', 'pad_token_id', 'cut_at_stop', 'SeededSampler',
+           'sample_texts', 'generate_samples', 'sample_prompts', 'load_for_sampling', 'SampleArgs', 'read_prompts',
+           'main_sample']
 
-# %% ../nbs/07_sample.ipynb 5
+# %% ../nbs/07_sample.ipynb 6
 @dataclass
 class SampleConfig:
     "Sampling settings shared by the base and the fine-tuned model."
     max_new_tokens: int = 80            # tokens generated per prompt
     temperature: float = 0.8            # softmax temperature (0: greedy)
     top_p: float = 0.95                 # nucleus sampling
-    top_k: int = 50                     # keep the k most likely tokens
+    top_k: int = 50                     # keep the k most likely tokens (0: all)
     repetition_penalty: float = 1.1     # >1 discourages repeats
     sample_seed: int = 1337             # the same seed for every prompt and model
+    no_repeat_ngram_size: int = 0       # never repeat an n-gram of this many tokens (0: off)
+    stop_sequences: list[str] = field(default_factory=list)  # cut the text where any of these appears, e.g. '\n\n\n'
+    sample_batch_size: int = 8          # prompts generated together, left-padded
+
+def check_sample_config(cfg:SampleConfig):
+    "Raise `ConfigError` for sampling settings that cannot work."
+    if cfg.max_new_tokens < 1: raise ConfigError(None, f'max_new_tokens must be at least 1, got {cfg.max_new_tokens}')
+    if cfg.temperature < 0: raise ConfigError(None, f'temperature must be 0 (greedy) or more, got {cfg.temperature}')
+    if not 0 < cfg.top_p <= 1: raise ConfigError(None, f'top_p must be in (0, 1], got {cfg.top_p}')
+    if cfg.top_k < 0 or cfg.no_repeat_ngram_size < 0: raise ConfigError(None, 'top_k and no_repeat_ngram_size must be 0 or more')
+    if not cfg.repetition_penalty > 0: raise ConfigError(None, f'repetition_penalty must be positive, got {cfg.repetition_penalty}')
+    if cfg.sample_batch_size < 1: raise ConfigError(None, f'sample_batch_size must be at least 1, got {cfg.sample_batch_size}')
 
 def _opening(text:str, n_words:int) -> str:
     "The first `n_words` words of `text`, its line breaks kept."
@@ -40,25 +57,146 @@ def prompts_from_documents(docs:list[Document], n:int=6, n_words:int=20) -> list
     middles = [_opening(paras[2], n_words // 2) for d in docs if len(paras := d.text.split('\n\n')) > 3]
     return (firsts + middles)[:n]
 
-# %% ../nbs/07_sample.ipynb 8
+# %% ../nbs/07_sample.ipynb 9
+def pad_token_id(tokenizer) -> int:
+    "A pad id that is not EOS: the tokenizer's own, else an unused special token (a pad-named one first)."
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    if pad is not None and pad != eos: return pad
+    taken = {eos, tokenizer.bos_token_id, tokenizer.unk_token_id}
+    spare = sorted((('pad' not in str(t).lower(), i) for i, t in tokenizer.added_tokens_decoder.items()
+                    if i not in taken and getattr(t, 'special', True) and str(t) not in ('<|im_start|>', '<|im_end|>')))
+    if not spare:
+        raise ModelError(getattr(tokenizer, 'name_or_path', None), 'the tokenizer pads with EOS and has no spare special token to pad with; '
+                         "add one (tokenizer.add_special_tokens({'pad_token': '<|pad|>'}) and model.resize_token_embeddings) and save both")
+    return spare[0][1]
+
+def cut_at_stop(text:str, stops:list[str]) -> str:
+    "`text` up to the first place where any of `stops` begins."
+    cut = min((i for s in stops if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+# %% ../nbs/07_sample.ipynb 12
+class SeededSampler(LogitsProcessor):
+    "Sample each row's next token with the row's own generator; return logits that make it the only choice."
+    def __init__(self, seeds:list[int], temperature:float, top_k:int, top_p:float):
+        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)] + ([TopKLogitsWarper(top_k)] if top_k else [])
+                                           + ([TopPLogitsWarper(top_p)] if top_p < 1 else []))
+    def __call__(self, input_ids, scores):
+        probs = self.warpers(input_ids, scores.float()).softmax(-1).cpu()
+        picks = torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.gens)]).to(scores.device)
+        out = torch.full_like(scores, float('-inf'))
+        out[torch.arange(len(picks), device=scores.device), picks] = 0.0
+        return out
+
+# %% ../nbs/07_sample.ipynb 15
+def _check_prompts(ids:list[list[int]], cfg:SampleConfig, ctx:int|None):
+    for i, x in enumerate(ids):
+        if not x: raise ConfigError(None, f'prompt {i + 1} is empty')
+        if ctx and len(x) + cfg.max_new_tokens > ctx:
+            raise ConfigError(None, f"prompt {i + 1} is {len(x)} tokens; with max_new_tokens {cfg.max_new_tokens} it exceeds "
+                              f"the model's context ({ctx} tokens): shorten it or lower max_new_tokens")
+
 @torch.no_grad()
-def generate_samples(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleConfig()) -> list[str]:
-    "Continue each prompt with `model`; return only the generated text."
-    if not prompts: raise ConfigError(None, 'no prompts to sample from')
+def sample_texts(model, tokenizer, prompts:list[str], seeds:list[int], cfg:SampleConfig=SampleConfig()) -> list[str]:
+    "Continue `prompts[i]` with seed `seeds[i]`, in left-padded batches; return only the generated text."
+    check_sample_config(cfg)
+    if not prompts: raise ConfigError(None, 'no prompts to sample from: the prompt list is empty')
+    ids = tokenizer(list(prompts), add_special_tokens=False)['input_ids']
+    _check_prompts(ids, cfg, getattr(model.config, 'max_position_embeddings', None))
+    pad, eos = pad_token_id(tokenizer), tokenizer.eos_token_id
     was_training = model.training; model.eval()
-    device, ctx = next(model.parameters()).device, model.config.max_position_embeddings
-    outs = []
-    for p in prompts:
-        ids = tokenizer(p, return_tensors='pt', add_special_tokens=False).input_ids.to(device)
-        if ids.shape[1] + cfg.max_new_tokens > ctx:
-            raise ConfigError(None, f'prompt of {ids.shape[1]} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the context ({ctx})')
-        set_seed(cfg.sample_seed)
-        greedy = cfg.temperature == 0
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=cfg.max_new_tokens,
-                             do_sample=not greedy, temperature=None if greedy else cfg.temperature,
-                             top_p=None if greedy else cfg.top_p, top_k=None if greedy else cfg.top_k,
-                             repetition_penalty=cfg.repetition_penalty,
-                             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-        outs.append(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+    device, outs = next(model.parameters()).device, []
+    for i in range(0, len(ids), cfg.sample_batch_size):
+        batch, width = ids[i:i + cfg.sample_batch_size], max(map(len, ids[i:i + cfg.sample_batch_size]))
+        x = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
+        gcfg = GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=False, repetition_penalty=cfg.repetition_penalty,
+                                no_repeat_ngram_size=cfg.no_repeat_ngram_size, pad_token_id=pad, eos_token_id=eos,
+                                stop_strings=[s for s in cfg.stop_sequences if s] or None)
+        procs = [SeededSampler(seeds[i:i + len(batch)], cfg.temperature, cfg.top_k, cfg.top_p)] if cfg.temperature > 0 else []
+        out = model.generate(input_ids=x, attention_mask=mask, generation_config=gcfg,
+                             logits_processor=LogitsProcessorList(procs), tokenizer=tokenizer)
+        for row in out[:, width:].tolist():
+            ends = [j for j, t in enumerate(row) if t in (eos, pad)]
+            outs.append(cut_at_stop(tokenizer.decode(row[:ends[0] if ends else len(row)], skip_special_tokens=True), cfg.stop_sequences))
     model.train(was_training)
     return outs
+
+def generate_samples(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleConfig()) -> list[str]:
+    "One continuation per prompt, each with seed `cfg.sample_seed`."
+    return sample_texts(model, tokenizer, prompts, [cfg.sample_seed] * len(prompts), cfg)
+
+def sample_prompts(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleConfig(), n:int=1) -> list[dict]:
+    "`n` continuations per prompt (seeds `sample_seed`, `sample_seed + 1`, ...) as `[{prompt, seed, text}]`."
+    if n < 1: raise ConfigError(None, f'n must be at least 1, got {n}')
+    jobs = [(p, cfg.sample_seed + k) for p in prompts for k in range(n)]
+    texts = sample_texts(model, tokenizer, [p for p, _ in jobs], [s for _, s in jobs], cfg)
+    return [{'prompt': p, 'seed': s, 'text': t} for (p, s), t in zip(jobs, texts)]
+
+# %% ../nbs/07_sample.ipynb 20
+def _is_run_dir(p:Path) -> bool:
+    if (p/'checkpoints').is_dir() or (p/'metrics.jsonl').is_file() or (p/'final').is_dir(): return True
+    try: return 'train' in json.loads((p/'config.json').read_text())
+    except (OSError, ValueError): return False
+
+def load_for_sampling(name_or_path, log=print):
+    "(model, tokenizer) from a base model, a stylefit run folder (its `final/`) or a LoRA adapter folder."
+    p = Path(str(name_or_path)).expanduser()
+    if p.is_dir() and _is_run_dir(p):
+        if not (p/'final').is_dir() and (p/'adapter'/'adapter_config.json').is_file(): p = p/'adapter'
+        elif not (p/'final').is_dir():
+            ck = sorted((p/'checkpoints').glob('step_*'))
+            raise ModelError(p, 'run folder has no final model (final/) ' + (f'and only training checkpoints (newest {ck[-1].name}): resume the run to finish it'
+                             if ck else 'and no checkpoint: the run did not finish; train it again'))
+        else: p = p/'final'
+    if (p/'adapter_config.json').is_file():
+        try: from peft import PeftModel
+        except ImportError: raise ModelError(p, 'is a LoRA adapter; loading it needs the `peft` package') from None
+        base = json.loads((p/'adapter_config.json').read_text()).get('base_model_name_or_path')
+        if not base: raise ModelError(p/'adapter_config.json', 'names no base_model_name_or_path')
+        model, tok = load_model(base)
+        log(f'loading LoRA adapter {p} on {base}')
+        return PeftModel.from_pretrained(model, p).eval(), tok
+    return load_model(p if p.exists() else name_or_path)
+
+# %% ../nbs/07_sample.ipynb 23
+@dataclass
+class SampleArgs:
+    "What `stylefit sample` samples from, and where it writes."
+    model: str = 'bundled'       # a base model (`bundled`, folder, .gguf), a run folder, or a LoRA adapter folder
+    prompt: str = ''             # one prompt (`\n` is a line break)
+    prompts: str = ''            # a file: one prompt per line, or JSONL rows with a "prompt" key
+    n: int = 1                   # samples per prompt (seeds sample_seed, sample_seed+1, ...)
+    out: str = ''                # write JSONL rows {prompt, seed, text} here instead of printing
+
+def _unescape(s:str) -> str: return s.replace('\\n', '\n').replace('\\t', '\t')
+
+def read_prompts(path) -> list[str]:
+    "Prompts from a text file (one per line) or a JSONL file (a `prompt` key per row)."
+    p = Path(path)
+    if not p.is_file(): raise DataError(p, 'no such prompts file')
+    lines = [l for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
+    if p.suffix == '.jsonl':
+        try: out = [json.loads(l)['prompt'] for l in lines]
+        except (ValueError, KeyError, TypeError): raise DataError(p, 'every JSONL row needs a "prompt" string') from None
+    else: out = [_unescape(l) for l in lines]
+    if not out: raise DataError(p, 'holds no prompts')
+    return out
+
+def main_sample(argv:list[str]) -> int:
+    "`stylefit sample`: print (or write as JSONL) continuations of the given prompts."
+    parser = HfArgumentParser((SampleArgs, SampleConfig), prog='stylefit sample', description='continue prompts with a model')
+    args, cfg = parser.parse_args_into_dataclasses(argv)
+    try:
+        cfg.stop_sequences = [_unescape(s) for s in cfg.stop_sequences]; check_sample_config(cfg)
+        if bool(args.prompt) == bool(args.prompts): raise ConfigError(None, 'give exactly one of --prompt TEXT or --prompts FILE')
+        prompts = [_unescape(args.prompt)] if args.prompt else read_prompts(args.prompts)
+        model, tok = load_for_sampling(args.model, log=lambda m: print(m, file=sys.stderr))
+        rows = sample_prompts(model, tok, prompts, cfg, args.n)
+    except StylefitError as e:
+        print(f'stylefit: error: {e}', file=sys.stderr); return 2
+    if args.out: atomic_write_text(args.out, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+    else:
+        for r in rows: print(f"--- seed {r['seed']} ---\n{r['prompt']}{r['text']}\n")
+    return 0

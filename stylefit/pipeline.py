@@ -100,14 +100,14 @@ def prompts_from_rows(rows:list[dict], n:int) -> list[str]:
     docs = [Document(text=r['text'], source=r.get('source', '')) for r in rows if 'text' in r]
     return (prompts_from_documents(docs, n) + [r['prompt'] for r in rows if 'prompt' in r])[:n]
 
-def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8) -> dict:
-    "Held-out perplexity and samples of `model`: what the report compares before and after."
-    return {'ppl': perplexity(model, val_blocks, batch_size), 'samples': generate_samples(model, tok, prompts, scfg)}
+def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8, with_samples:bool=True) -> dict:
+    "Held-out perplexity and (unless the audit will sample anyway) samples of `model`: what the report compares."
+    return {'ppl': perplexity(model, val_blocks, batch_size), 'samples': generate_samples(model, tok, prompts, scfg) if with_samples else None}
 
 def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:LoraSettings=LoraSettings(), ecfg:EvaluateConfig=EvaluateConfig(), log=print) -> dict|None:
     "Fine-tune `data.base_model` on `data.data_dir` and write results.json, report.md/.html into `tcfg.out_dir`."
     t_start, state = time.time(), PartialState(cpu=not torch.cuda.is_available())   # under torchrun: one rank writes, all train
-    main = state.is_main_process
+    main, audit = state.is_main_process, ecfg.eval_samples > 0   # the audit samples both models itself: no need to here
     check_config(tcfg)
     train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
     model_dir = resolve_model_dir(data.base_model)
@@ -126,7 +126,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
         if data.resume and (out/'base_eval.json').is_file(): before = json.loads((out/'base_eval.json').read_text())
         else:
             log('measuring the base model...')
-            before = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size); atomic_write_json(out/'base_eval.json', before)
+            before = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size, not audit); atomic_write_json(out/'base_eval.json', before)
         log(f"base model: held-out perplexity {before['ppl']:.2f}")
     state.wait_for_everyone()
     if lora.use_lora: model = apply_lora(model, lora)
@@ -135,7 +135,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     if lora.use_lora: save_lora(model, tok, out, merge=lora.merge_lora)
     else:
         with atomic_dir(out/'final') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
-    after = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size)
+    after = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size, not audit)
     log(f"fine-tuned: held-out perplexity {after['ppl']:.2f} (base {before['ppl']:.2f})")
     plot_losses(run['history'], out/'loss_curves.png', base_val_loss=math.log(before['ppl']))
     wall = time.time() - t_start
@@ -148,11 +148,11 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
                'tokens_per_second': run['tokens_per_second'], 'peak_rss_mb': round(peak_rss_mb(), 1),
                'peak_gpu_mb': run['peak_gpu_mb'], 'wall_seconds': round(wall, 1), 'device': _device_name(),
                'cost_estimate': round(wall / 3600 * tcfg.price_per_hour, 4) if tcfg.price_per_hour else None,
-               'samples': compare_samples(prompts, before['samples'], after['samples']), 'sample_config': asdict(scfg),
+               **({'samples': compare_samples(prompts, before['samples'], after['samples'])} if not audit else {}), 'sample_config': asdict(scfg),
                'skipped': [asdict(s) for s in skipped], 'history': run['history'],
                'config': {'data': asdict(data), 'train': asdict(tcfg), 'sample': asdict(scfg), 'lora': asdict(lora)}}
     write_report(results, out)
-    return evaluate_run(out, ecfg, log) if ecfg.eval_samples else results
+    return evaluate_run(out, ecfg, log) if audit else results
 
 def _device_name() -> str:
     if torch.cuda.is_available(): return torch.cuda.get_device_name()

@@ -12,10 +12,8 @@ from .train import TrainConfig
 from .sample import SampleConfig
 from .lora import LoraSettings
 from .pipeline import DataConfig, run_pipeline
-from .bench import main_bench
-from .prepare import main_prepare
-from .sample import main_sample
-from .report import EvaluateConfig, main_evaluate, main_report
+import importlib
+from .report import EvaluateConfig
 
 # %% auto 0
 __all__ = ['COMMANDS', 'SUBCOMMANDS', 'CONFIGS', 'parse_args', 'main']
@@ -27,8 +25,14 @@ COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write ru
             'prepare': 'turn sources (Jekyll, RSS/Atom, books, story files, greentext, OCR) into train/val JSONL: stylefit prepare SOURCE... --out DIR',
             'sample': 'continue prompts with a base model, a run or a LoRA adapter',
             'evaluate': 'perplexity, samples and style audit of a finished run; rewrites its report',
-            'report': "rewrite report.md/html from a run's results.json"}
-SUBCOMMANDS = {'bench': main_bench, 'prepare': main_prepare, 'sample': main_sample, 'evaluate': main_evaluate, 'report': main_report}
+            'report': "rewrite report.md/html from a run's results.json",
+            'app': 'a browser app on 127.0.0.1: curate prepared examples, compare base and fine-tuned, browse runs',
+            'serve': 'an OpenAI-compatible HTTP API over a run or a model: stylefit serve RUN_OR_MODEL [--port N] [--api-key KEY]',
+            'export': 'a merged Hugging Face folder or a GGUF file (+ Ollama Modelfile): stylefit export RUN --format hf|gguf --out DIR'}
+# Each subcommand's module is imported only when it runs, so `stylefit sample` never pays for gradio's import.
+SUBCOMMANDS = {'bench': 'bench:main_bench', 'prepare': 'prepare:main_prepare', 'sample': 'sample:main_sample',
+               'evaluate': 'report:main_evaluate', 'report': 'report:main_report', 'app': 'app:main_app',
+               'serve': 'serve:main_serve', 'export': 'export:main_export'}
 CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig)
 
 def parse_args(command:str, argv:list[str]):
@@ -58,7 +62,8 @@ def main(argv:list[str]|None=None) -> int:
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     try:
         if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
-        else: return SUBCOMMANDS[argv[0]](argv[1:])
+        mod, fn = SUBCOMMANDS[argv[0]].split(':')
+        return getattr(importlib.import_module(f'stylefit.{mod}'), fn)(argv[1:])
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -4,20 +4,22 @@
 
 # %% ../nbs/07_sample.ipynb 2
 from __future__ import annotations
-import json, re, sys
+import json, re, sys, threading
+from typing import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import torch
 from transformers import (GenerationConfig, HfArgumentParser, LogitsProcessor, LogitsProcessorList,
-                          TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+                          StoppingCriteria, StoppingCriteriaList, TemperatureLogitsWarper, TextIteratorStreamer,
+                          TopKLogitsWarper, TopPLogitsWarper)
 from .core import ConfigError, DataError, ModelError, StylefitError, atomic_write_text
 from .sources import Document
 from .model import load_model
 
 # %% auto 0
 __all__ = ['SampleConfig', 'check_sample_config', 'prompts_from_documents', 'pad_token_id', 'cut_at_stop', 'SeededSampler',
-           'sample_texts', 'generate_samples', 'sample_prompts', 'load_for_sampling', 'SampleArgs', 'read_prompts',
-           'main_sample']
+           'sample_texts', 'generate_samples', 'sample_prompts', 'stream_sample', 'load_for_sampling', 'SampleArgs',
+           'read_prompts', 'main_sample']
 
 # %% ../nbs/07_sample.ipynb 6
 @dataclass
@@ -97,6 +99,14 @@ def _check_prompts(ids:list[list[int]], cfg:SampleConfig, ctx:int|None):
             raise ConfigError(None, f"prompt {i + 1} is {len(x)} tokens; with max_new_tokens {cfg.max_new_tokens} it exceeds "
                               f"the model's context ({ctx} tokens): shorten it or lower max_new_tokens")
 
+def _generate_kwargs(cfg:SampleConfig, seeds:list[int], pad:int, eos:int) -> dict:
+    "The `generate` settings for `cfg`: greedy decoding of logits that `SeededSampler` made one-hot; a row ends at EOS or pad."
+    gcfg = GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=False, repetition_penalty=cfg.repetition_penalty,
+                            no_repeat_ngram_size=cfg.no_repeat_ngram_size, pad_token_id=pad, eos_token_id=[eos, pad],
+                            stop_strings=[s for s in cfg.stop_sequences if s] or None)
+    procs = [SeededSampler(seeds, cfg.temperature, cfg.top_k, cfg.top_p)] if cfg.temperature > 0 else []
+    return {'generation_config': gcfg, 'logits_processor': LogitsProcessorList(procs)}
+
 @torch.no_grad()
 def sample_texts(model, tokenizer, prompts:list[str], seeds:list[int], cfg:SampleConfig=SampleConfig()) -> list[str]:
     "Continue `prompts[i]` with seed `seeds[i]`, in left-padded batches; return only the generated text."
@@ -111,12 +121,8 @@ def sample_texts(model, tokenizer, prompts:list[str], seeds:list[int], cfg:Sampl
         batch, width = ids[i:i + cfg.sample_batch_size], max(map(len, ids[i:i + cfg.sample_batch_size]))
         x = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
         mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
-        gcfg = GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=False, repetition_penalty=cfg.repetition_penalty,
-                                no_repeat_ngram_size=cfg.no_repeat_ngram_size, pad_token_id=pad, eos_token_id=eos,
-                                stop_strings=[s for s in cfg.stop_sequences if s] or None)
-        procs = [SeededSampler(seeds[i:i + len(batch)], cfg.temperature, cfg.top_k, cfg.top_p)] if cfg.temperature > 0 else []
-        out = model.generate(input_ids=x, attention_mask=mask, generation_config=gcfg,
-                             logits_processor=LogitsProcessorList(procs), tokenizer=tokenizer)
+        out = model.generate(input_ids=x, attention_mask=mask, tokenizer=tokenizer,
+                             **_generate_kwargs(cfg, seeds[i:i + len(batch)], pad, eos))
         for row in out[:, width:].tolist():
             ends = [j for j, t in enumerate(row) if t in (eos, pad)]
             outs.append(cut_at_stop(tokenizer.decode(row[:ends[0] if ends else len(row)], skip_special_tokens=True), cfg.stop_sequences))
@@ -135,6 +141,39 @@ def sample_prompts(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleC
     return [{'prompt': p, 'seed': s, 'text': t} for (p, s), t in zip(jobs, texts)]
 
 # %% ../nbs/07_sample.ipynb 20
+class _Cancelled(StoppingCriteria):
+    def __init__(self, event): self.event = event
+    def __call__(self, input_ids, scores, **kwargs): return self.event.is_set()
+
+def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(), seed:int|None=None) -> Iterator[str]:
+    "Yield the continuation of `prompt` in pieces as it is generated; joined, they equal `sample_texts` with `seed`."
+    check_sample_config(cfg)
+    ids = tokenizer(prompt, add_special_tokens=False)['input_ids']
+    _check_prompts([ids], cfg, getattr(model.config, 'max_position_embeddings', None))
+    pad, eos, stops = pad_token_id(tokenizer), tokenizer.eos_token_id, [s for s in cfg.stop_sequences if s]
+    device = next(model.parameters()).device
+    streamer, cancel = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True), threading.Event()
+    kwargs = _generate_kwargs(cfg, [cfg.sample_seed if seed is None else seed], pad, eos)
+    failed = []
+    def work():
+        try:
+            with torch.no_grad():
+                model.generate(input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                               tokenizer=tokenizer, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **kwargs)
+        except BaseException as e: failed.append(e); streamer.end()     # unblock the reader, re-raise there
+    thread = threading.Thread(target=work, daemon=True); thread.start()
+    text, sent, hold = '', 0, max(map(len, stops), default=1) - 1
+    try:
+        for piece in streamer:
+            text += piece; cut = cut_at_stop(text, stops)
+            if len(cut) < len(text): break                       # a stop sequence appeared: finish here
+            if (upto := len(text) - hold) > sent: yield text[sent:upto]; sent = upto
+        if failed: raise failed[0]
+        if (rest := cut_at_stop(text, stops)[sent:]): yield rest
+    finally:
+        cancel.set(); thread.join()
+
+# %% ../nbs/07_sample.ipynb 23
 def _is_run_dir(p:Path) -> bool:
     if (p/'checkpoints').is_dir() or (p/'metrics.jsonl').is_file() or (p/'final').is_dir(): return True
     try: return 'train' in json.loads((p/'config.json').read_text())
@@ -160,7 +199,7 @@ def load_for_sampling(name_or_path, log=print):
         return PeftModel.from_pretrained(model, p).eval(), tok
     return load_model(p if p.exists() else name_or_path)
 
-# %% ../nbs/07_sample.ipynb 23
+# %% ../nbs/07_sample.ipynb 26
 @dataclass
 class SampleArgs:
     "What `stylefit sample` samples from, and where it writes."

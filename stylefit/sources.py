@@ -13,8 +13,8 @@ from markdown_it import MarkdownIt
 from .core import DataError, StylefitError
 
 # %% auto 0
-__all__ = ['Document', 'Skipped', 'html_to_text', 'strip_liquid', 'markdown_to_text', 'parse_front_matter', 'read_jekyll_file',
-           'read_jekyll', 'read_text_file', 'stylefit_errors', 'read_each']
+__all__ = ['Document', 'Skipped', 'html_to_text', 'strip_liquid', 'markdown_to_text', 'read_text_file', 'stylefit_errors',
+           'read_each', 'parse_front_matter', 'read_jekyll_file', 'read_jekyll']
 
 # %% ../nbs/02_sources.ipynb 5
 @dataclass
@@ -75,81 +75,27 @@ def html_to_text(html:str) -> str:
 _md = MarkdownIt('commonmark')
 _RAW = re.compile(r'\{%-?\s*raw\s*-?%\}(.*?)\{%-?\s*endraw\s*-?%\}', re.S)
 _LIQUID = re.compile(r'\{%.*?%\}|\{\{.*?\}\}', re.S)
+_HIGHLIGHT = re.compile(r'\{%-?\s*highlight\s+([\w+#.-]*)[^%]*?-?%\}\r?\n?(.*?)\r?\n?\{%-?\s*endhighlight\s*-?%\}', re.S)
+
+def _fence(m) -> str:
+    "A `{% highlight lang %}` block as a fenced code block (longer fence than any backtick run inside)."
+    ticks = '`' * max(3, 1 + max((len(r) for r in re.findall('`+', m.group(2))), default=0))
+    return f'\n\n{ticks}{m.group(1)}\n{m.group(2)}\n{ticks}\n\n'
 
 def strip_liquid(md:str) -> str:
-    "Remove Liquid tags and output (`{% .. %}`, `{{ .. }}`), keeping what `{% raw %}` protects verbatim."
+    "Remove Liquid tags and output (`{% .. %}`, `{{ .. }}`), keeping what `{% raw %}` protects verbatim; `{% highlight %}` becomes a code block."
     parts = _RAW.split(md)   # even parts: outside raw blocks; odd parts: inside
-    return ''.join(p if i % 2 else _LIQUID.sub('', p) for i, p in enumerate(parts))
+    return ''.join(p if i % 2 else _LIQUID.sub('', _HIGHLIGHT.sub(_fence, p)) for i, p in enumerate(parts))
 
-def markdown_to_text(md:str, code:str='keep') -> str:
-    "Plain text of a markdown document (Liquid removed, images dropped, links kept as their text); `code`: 'keep' or 'drop' code blocks."
+def markdown_to_text(md:str, code:str='keep', html:bool=False) -> str:
+    "Plain text of a markdown (or, with `html=True`, HTML) document: Liquid removed, images dropped, links kept as their text; `code`: 'keep' or 'drop' code blocks."
     if code not in ('keep', 'drop'): raise ValueError(f"code must be 'keep' or 'drop', got {code!r}")
-    html = re.sub(r'<img[^>]*>', '', _md.render(strip_liquid(md)))
-    if code == 'drop': html = re.sub(r'<pre[^>]*>.*?</pre>', '', html, flags=re.S)
-    return html_to_text(html)
+    body = strip_liquid(md)
+    body = re.sub(r'<img[^>]*>', '', body if html else _md.render(body))
+    if code == 'drop': body = re.sub(r'<pre[^>]*>.*?</pre>', '', body, flags=re.S | re.I)
+    return html_to_text(body)
 
 # %% ../nbs/02_sources.ipynb 15
-_FRONT = re.compile(r'\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z', re.S)
-_DATED = re.compile(r'(\d{4}-\d{2}-\d{2})-(.+)')
-
-def parse_front_matter(raw:str, path) -> tuple[dict, str]:
-    "Split a Jekyll file into (front matter dict, body); raise `DataError` naming `path` if the YAML is broken."
-    m = _FRONT.match(raw)
-    if not m:
-        if raw.startswith('---'): raise DataError(path, 'front matter starts with --- but never ends')
-        return {}, raw
-    try: meta = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, 'problem_mark', None), 'line', None)
-        raise DataError(path, f'front matter is not valid YAML' + (f' (line {line + 2})' if line is not None else '')) from None
-    if not isinstance(meta, dict): raise DataError(path, 'front matter is not a YAML mapping')
-    return meta, m.group(2)
-
-def _as_list(v): return [] if v is None else [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v).split()
-
-def read_jekyll_file(path, kind='post', code:str='keep') -> Document | Skipped:
-    "Read one Jekyll markdown file into a `Document`, or a `Skipped` saying why not."
-    path = Path(path)
-    try: raw = path.read_bytes().decode('utf-8-sig')
-    except UnicodeDecodeError as e: return Skipped(str(path), f'not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it as UTF-8')
-    try: meta, body = parse_front_matter(raw, path)
-    except DataError as e: return Skipped(str(path), e.reason)
-    except RecursionError: return Skipped(str(path), 'front matter is nested too deeply')
-    if meta.get('published') is False: return Skipped(str(path), 'published: false')
-    m = _DATED.match(path.stem)
-    date = meta.get('date') or (m.group(1) if m else '')
-    if isinstance(date, (dt.date, dt.datetime)): date = date.isoformat()
-    title = str(meta.get('title') or (m.group(2) if m else path.stem).replace('-', ' '))
-    text = markdown_to_text(body, code)
-    if not text.strip(): return Skipped(str(path), 'no text after front matter')
-    tags = _as_list(meta.get('tags')) + _as_list(meta.get('categories'))
-    return Document(text=text, source=str(path), title=title, date=str(date)[:10], tags=tags, kind=kind)
-
-# %% ../nbs/02_sources.ipynb 17
-def _jekyll_pages(site:Path) -> list[Path]:
-    "Markdown/HTML files outside `_folders` that start with front matter: Jekyll's pages."
-    return [p for p in sorted(site.rglob('*')) if p.is_file() and p.suffix.lower() in ('.md', '.markdown', '.html')
-            and not any(x.startswith(('_', '.')) for x in p.relative_to(site).parts) and p.read_bytes()[:3] == b'---']
-
-def read_jekyll(site, include_drafts:bool=False, include_pages:bool=False, code:str='keep') -> tuple[list[Document], list[Skipped]]:
-    "Read the posts (and optionally drafts and pages) of the Jekyll site in `site`: (documents, skipped files)."
-    site = Path(site)
-    if not site.exists(): raise DataError(site, 'folder does not exist')
-    if not site.is_dir(): raise DataError(site, 'is a file, not a folder')
-    posts_dir = site/'_posts' if (site/'_posts').is_dir() else site
-    files = [(p, 'post') for p in sorted(posts_dir.rglob('*')) if p.suffix.lower() in ('.md', '.markdown', '.html')]
-    if include_drafts and (site/'_drafts').is_dir():
-        files += [(p, 'draft') for p in sorted((site/'_drafts').rglob('*')) if p.suffix.lower() in ('.md', '.markdown')]
-    if include_pages and posts_dir != site: files += [(p, 'page') for p in _jekyll_pages(site)]
-    if not files: raise DataError(site, 'no posts found (expected _posts/*.md)')
-    docs, skipped = [], []
-    for p, kind in files:
-        r = read_jekyll_file(p, kind, code)
-        (docs if isinstance(r, Document) else skipped).append(r)
-    if not docs: raise DataError(site, f'none of the {len(files)} posts could be used: ' + skipped[0].reason)
-    return docs, skipped
-
-# %% ../nbs/02_sources.ipynb 20
 def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000) -> str:
     "The text of `path`, or a `DataError` saying why it is not usable text."
     path = Path(path)
@@ -190,4 +136,65 @@ def read_each(source, read_file, suffixes:tuple, what:str='files') -> tuple[list
         except StylefitError as e: skipped.append(Skipped(str(f), e.reason)); continue
         if not got: skipped.append(Skipped(str(f), f'no {what} text found in it'))
         docs += got
+    return docs, skipped
+
+# %% ../nbs/02_sources.ipynb 18
+_FRONT = re.compile(r'\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z', re.S)
+_DATED = re.compile(r'(\d{4}-\d{2}-\d{2})-(.+)')
+
+def parse_front_matter(raw:str, path) -> tuple[dict, str]:
+    "Split a Jekyll file into (front matter dict, body); raise `DataError` naming `path` if the YAML is broken."
+    m = _FRONT.match(raw)
+    if not m:
+        if raw.startswith('---'): raise DataError(path, 'front matter starts with --- but never ends')
+        return {}, raw
+    try: meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, 'problem_mark', None), 'line', None)
+        raise DataError(path, f'front matter is not valid YAML' + (f' (line {line + 2})' if line is not None else '')) from None
+    if not isinstance(meta, dict): raise DataError(path, 'front matter is not a YAML mapping')
+    return meta, m.group(2)
+
+def _as_list(v): return [] if v is None else [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v).split()
+
+def read_jekyll_file(path, kind='post', code:str='keep') -> Document | Skipped:
+    "Read one Jekyll markdown file into a `Document`, or a `Skipped` saying why not."
+    path = Path(path)
+    try: raw = read_text_file(path, max_line_chars=1_000_000)   # not binary, UTF-8, not one giant line (a long data: URI is fine)
+    except DataError as e: return Skipped(str(path), e.reason)
+    try: meta, body = parse_front_matter(raw, path)
+    except DataError as e: return Skipped(str(path), e.reason)
+    except RecursionError: return Skipped(str(path), 'front matter is nested too deeply')
+    if meta.get('published') is False: return Skipped(str(path), 'published: false')
+    m = _DATED.match(path.stem)
+    date = meta.get('date') or (m.group(1) if m else '')
+    if isinstance(date, (dt.date, dt.datetime)): date = date.isoformat()
+    title = str(meta.get('title') or (m.group(2) if m else path.stem).replace('-', ' '))
+    text = markdown_to_text(body, code, html=path.suffix.lower() == '.html')
+    if not text.strip(): return Skipped(str(path), 'no text after front matter')
+    tags = _as_list(meta.get('tags')) + _as_list(meta.get('categories'))
+    return Document(text=text, source=str(path), title=title, date=str(date)[:10], tags=tags, kind=kind)
+
+# %% ../nbs/02_sources.ipynb 20
+def _jekyll_pages(site:Path) -> list[Path]:
+    "Markdown/HTML files outside `_folders` that start with front matter: Jekyll's pages."
+    return [p for p in sorted(site.rglob('*')) if p.is_file() and p.suffix.lower() in ('.md', '.markdown', '.html')
+            and not any(x.startswith(('_', '.')) for x in p.relative_to(site).parts) and p.read_bytes()[:3] == b'---']
+
+def read_jekyll(site, include_drafts:bool=False, include_pages:bool=False, code:str='keep') -> tuple[list[Document], list[Skipped]]:
+    "Read the posts (and optionally drafts and pages) of the Jekyll site in `site`: (documents, skipped files)."
+    site = Path(site)
+    if not site.exists(): raise DataError(site, 'folder does not exist')
+    if not site.is_dir(): raise DataError(site, 'is a file, not a folder')
+    posts_dir = site/'_posts' if (site/'_posts').is_dir() else site
+    files = [(p, 'post') for p in sorted(posts_dir.rglob('*')) if p.suffix.lower() in ('.md', '.markdown', '.html')]
+    if include_drafts and (site/'_drafts').is_dir():
+        files += [(p, 'draft') for p in sorted((site/'_drafts').rglob('*')) if p.suffix.lower() in ('.md', '.markdown')]
+    if include_pages and posts_dir != site: files += [(p, 'page') for p in _jekyll_pages(site)]
+    if not files: raise DataError(site, 'no posts found (expected _posts/*.md)')
+    docs, skipped = [], []
+    for p, kind in files:
+        r = read_jekyll_file(p, kind, code)
+        (docs if isinstance(r, Document) else skipped).append(r)
+    if not docs: raise DataError(site, f'none of the {len(files)} posts could be used: ' + skipped[0].reason)
     return docs, skipped

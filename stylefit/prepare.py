@@ -259,6 +259,9 @@ def _filter(docs, cfg, clean_cfg, decisions):
     for s in rejected: records[s.source] = {'source': s.source, 'words_before': None, 'words_after': None, 'changes': [], 'dropped': s.reason}
     for src, dec in decisions.items():
         if src in records: records[src]['curation'] = dec['action']
+    texts = {d.source: d.text for d in docs} | {d.source: d.text for d in todo}   # as read, or as edited in curation
+    for r in records.values():
+        if r['dropped']: r['text'] = texts[r['source']]        # a dropped document is in no split: keep its text for curation
     return kept, dropped, [records[d.source] for d in docs if d.source in records], cr.groups
 
 # %% ../nbs/03b_prepare.ipynb 29

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 import torch, torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 from .core import ConfigError, StylefitError, atomic_dir, atomic_write_json
@@ -16,7 +17,8 @@ from .pack import IGNORE_INDEX, blocks_tensor
 
 # %% auto 0
 __all__ = ['TrainConfig', 'check_config', 'as_example', 'evaluate_loss', 'perplexity_of', 'batch_indices', 'param_groups',
-           'latest_checkpoint', 'save_checkpoint', 'prepare_run_dir', 'TrainingError', 'train_step', 'train']
+           'latest_checkpoint', 'trainable_only', 'save_checkpoint', 'prepare_run_dir', 'TrainingError', 'train_step',
+           'train']
 
 # %% ../nbs/06_train.ipynb 5
 @dataclass
@@ -52,6 +54,9 @@ def check_config(cfg:TrainConfig, model=None):
     if cfg.num_train_epochs < 0: raise ConfigError(None, f'num_train_epochs must be 0 or more, got {cfg.num_train_epochs}')
     if cfg.warmup_steps < 0: raise ConfigError(None, f'warmup_steps must be 0 or more, got {cfg.warmup_steps}')
     if cfg.mixed_precision not in ('no', 'bf16', 'fp16'): raise ConfigError(None, f"mixed_precision must be 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
+    if cfg.mixed_precision == 'fp16' and not torch.cuda.is_available(): raise ConfigError(None, "mixed_precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
+    if cfg.mixed_precision == 'bf16' and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ConfigError(None, "mixed_precision='bf16' is not supported by this GPU; use 'fp16' or 'no'")
     if cfg.report_to not in ('none', 'tensorboard'): raise ConfigError(None, f"report_to must be 'none' or 'tensorboard', got {cfg.report_to!r}")
     if cfg.report_to == 'tensorboard' and importlib.util.find_spec('tensorboard') is None:
         raise ConfigError(None, "report_to='tensorboard' needs the tensorboard package: pip install tensorboard")
@@ -105,6 +110,13 @@ def latest_checkpoint(out_dir) -> Path | None:
     "The newest complete checkpoint folder of a run, or None."
     ckpts = sorted(p for p in (Path(out_dir)/'checkpoints').glob('step_*') if (p/'trainer_state.json').is_file())
     return ckpts[-1] if ckpts else None
+
+def trainable_only(models, weights, output_dir):
+    "Accelerate save hook: the checkpoint of a partly frozen model (LoRA) keeps only its trainable weights, the adapter."
+    for m, w in zip(models, weights):
+        if all(p.requires_grad for p in m.parameters()): continue
+        keep = {n for n, p in m.named_parameters() if p.requires_grad}
+        for k in [k for k in w if k not in keep]: del w[k]
 
 def save_checkpoint(accelerator, out_dir, step:int, state:dict, keep:int=2) -> Path:
     "Save the full training state atomically (temporary folder, then rename); keep the newest `keep` and the best."
@@ -163,11 +175,11 @@ def train_step(model, micro_batches, accelerator, optimizer, scheduler, max_grad
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
     return step_loss
 
-def _restore(accelerator, out:Path, resume:bool, log) -> tuple[int, dict, list]:
+def _restore(accelerator, out:Path, resume:bool, log, strict:bool=True) -> tuple[int, dict, list]:
     "Load the latest checkpoint when resuming; return (step, trainer state, metrics up to that step)."
     step, state = 0, {}
     if resume and (ck := latest_checkpoint(out)):
-        try: accelerator.load_state(str(ck))
+        try: accelerator.load_state(str(ck), strict=strict)   # strict=False: an adapter-only checkpoint (LoRA)
         except Exception as e: raise TrainingError(ck, f'cannot load this checkpoint ({type(e).__name__}: {str(e)[:200]})') from None
         state = json.loads((ck/'trainer_state.json').read_text()); step = state['step']
         log(f'resuming from {ck} (step {step})')
@@ -193,6 +205,8 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
     full = [as_example(b) for b in train_blocks if len(as_example(b)[0]) == cfg.block_size]
     ids, labels = blocks_tensor([e[0] for e in full]), blocks_tensor([e[1] for e in full])
     if cfg.num_train_epochs: cfg = replace(cfg, max_steps=max(1, math.ceil(cfg.num_train_epochs * len(ids) / (cfg.batch_size * cfg.grad_accum_steps))))
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != cfg.mixed_precision:
+        AcceleratorState._reset_state()           # Accelerate keeps one state per process: let a later run use another precision
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
                               log_with=None if cfg.report_to == 'none' else cfg.report_to, project_dir=str(out))
     if not accelerator.is_main_process: log = lambda s: None
@@ -203,7 +217,9 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
     scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
     # The scheduler is not prepared: Accelerate would step it once per process, but our processes share one global batch.
     model, optimizer = accelerator.prepare(model, optimizer); accelerator.register_for_checkpointing(scheduler)
-    step, state, history = _restore(accelerator, out, resume, log)
+    frozen = any(not p.requires_grad for p in model.parameters())
+    if frozen: accelerator.register_save_state_pre_hook(trainable_only)
+    step, state, history = _restore(accelerator, out, resume, log, strict=not frozen)
     best, best_step, bad_evals = state.get('best_val_loss', math.inf), state.get('best_step'), state.get('bad_evals', 0)
     step_tokens = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size
     log(f'training: {len(ids)} blocks of {cfg.block_size} tokens ({ids.numel():,} tokens), {accelerator.num_processes} process(es) on '
@@ -228,7 +244,7 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
             msg = f"step {step} | train loss {loss:.3f} | val loss {rec['val_loss']:.3f} | lr {rec['lr']:.1e} | {rec['tokens_per_second']:.0f} tok/s"
             bar.write(msg) if log is print else log(msg)
             if cfg.patience and bad_evals >= cfg.patience: stopped = f'early stop: no better val loss in {bad_evals} evaluations (best {best:.4f} at step {best_step})'
-        if step % save_every == 0 or step == cfg.max_steps or stopped:
+        if step % save_every == 0 or step == cfg.max_steps or stopped or best_step == step:   # the best weights are always on disk
             save_checkpoint(accelerator, out, step, {'val_loss': rec.get('val_loss'), 'best_val_loss': best, 'best_step': best_step, 'bad_evals': bad_evals}, cfg.keep_checkpoints)
         if accelerator.is_main_process:
             with open(out/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
@@ -236,6 +252,9 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
         history.append(rec)
     bar.close()
     if stopped: log(stopped)
+    if stopped and best_step and best_step != step:             # early stopping hands back the best weights, not the last ones
+        accelerator.load_state(str(Path(out)/'checkpoints'/f'step_{best_step:06d}'), strict=not frozen)
+        log(f'restored the best weights: step {best_step}, val loss {best:.4f}')
     accelerator.end_training()
     return {'history': history, 'train_tokens': tokens_seen, 'train_seconds': round(train_seconds, 2),
             'tokens_per_second': round(tokens_seen / max(train_seconds, 1e-9), 1), 'best_val_loss': best, 'best_step': best_step,

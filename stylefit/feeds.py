@@ -19,7 +19,7 @@ __all__ = ['NS', 'FEED_SUFFIXES', 'parse_xml', 'parse_feed', 'read_feed_file', '
 def parse_xml(data:bytes, path):
     "The root element of the XML `data`; `DataError` naming `path` for entity declarations, external references or bad XML."
     try: return SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    except EntitiesForbidden: raise DataError(path, 'XML declares entities (<!ENTITY>); refused, as entity expansion can exhaust memory (billion laughs)') from None
+    except EntitiesForbidden: raise DataError(path, 'XML declares entities (<!ENTITY>); refused, as entities can expand to gigabytes (billion laughs) or read local files (external entities)') from None
     except ExternalReferenceForbidden: raise DataError(path, 'XML refers to an external resource; refused') from None
     except (DTDForbidden, DefusedXmlException) as e: raise DataError(path, f'XML refused ({type(e).__name__})') from None
     except ParseError as e: raise DataError(path, f'not well-formed XML ({e})') from None
@@ -33,6 +33,14 @@ def _rss_date(s:str) -> str:
 
 def _text(el) -> str: return (el.text or '').strip() if el is not None else ''
 
+def _sources(path, ids:list[str], prefix:str) -> list[str]:
+    "`path#id` for each item; `path#item3` for an item whose id is missing or already used."
+    seen, out = set(), []
+    for i, k in enumerate(ids):
+        k = k if k and k not in seen else f'{prefix}{i+1}'
+        seen.add(k); out.append(f'{path}#{k}')
+    return out
+
 def _atom_body(el) -> str:
     if el is None: return ''
     if el.get('type') == 'xhtml': return html_to_text(''.join(SafeET.tostring(c, encoding='unicode') for c in el) or el.text or '')
@@ -42,19 +50,20 @@ def _atom_body(el) -> str:
 def parse_feed(data:bytes, path) -> list[Document]:
     "The items of the RSS 2.0 or Atom feed in `data` (read from `path`) as `Document`s."
     root = parse_xml(data, path)
-    if root.tag == 'rss' or root.tag.endswith('RDF'):
-        docs = []
-        for i, it in enumerate(root.iter('item')):
-            body = _text(it.find('content:encoded', NS)) or _text(it.find('description'))
-            docs.append(Document(html_to_text(body), f'{path}#item{i+1}', _text(it.find('title')), _rss_date(_text(it.find('pubDate'))),
-                                 [_text(c) for c in it.findall('category') if _text(c)], 'post'))
+    if root.tag == 'rss':
+        items = list(root.iter('item'))
+        srcs = _sources(path, [_text(it.find('guid')) or _text(it.find('link')) for it in items], 'item')
+        docs = [Document(html_to_text(_text(it.find('content:encoded', NS)) or _text(it.find('description'))), src, _text(it.find('title')),
+                         _rss_date(_text(it.find('pubDate'))), [_text(c) for c in it.findall('category') if _text(c)], 'post')
+                for it, src in zip(items, srcs)]
     elif root.tag == '{%s}feed' % NS['atom']:
-        docs = []
-        for i, e in enumerate(root.findall('atom:entry', NS)):
-            body = _atom_body(e.find('atom:content', NS)) or _atom_body(e.find('atom:summary', NS))
-            date = (_text(e.find('atom:published', NS)) or _text(e.find('atom:updated', NS)))[:10]
-            title = html_to_text(_text(e.find('atom:title', NS)))
-            docs.append(Document(body, f'{path}#entry{i+1}', title, date, [c.get('term') for c in e.findall('atom:category', NS) if c.get('term')], 'post'))
+        items = root.findall('atom:entry', NS)
+        link = lambda e: next((l.get('href') for l in e.findall('atom:link', NS) if l.get('rel', 'alternate') == 'alternate'), '')
+        srcs = _sources(path, [_text(e.find('atom:id', NS)) or link(e) or '' for e in items], 'entry')
+        docs = [Document(_atom_body(e.find('atom:content', NS)) or _atom_body(e.find('atom:summary', NS)), src, html_to_text(_text(e.find('atom:title', NS))),
+                         (_text(e.find('atom:published', NS)) or _text(e.find('atom:updated', NS)))[:10],
+                         [c.get('term') for c in e.findall('atom:category', NS) if c.get('term')], 'post')
+                for e, src in zip(items, srcs)]
     else: raise DataError(path, f'XML root is <{root.tag}>, not an RSS 2.0 <rss> or Atom <feed>')
     return [d for d in docs if d.text.strip()]
 
@@ -65,7 +74,9 @@ FEED_SUFFIXES = ('.xml', '.rss', '.atom')
 def read_feed_file(path) -> list[Document]:
     "The items of one feed file."
     read_text_file(path, max_line_chars=None)     # exists, not binary, UTF-8, not empty
-    return parse_feed(Path(path).read_bytes(), path)
+    docs = parse_feed(Path(path).read_bytes(), path)
+    if not docs: raise DataError(path, 'feed has no items with text')
+    return docs
 
 def read_feed(source) -> tuple[list[Document], list[Skipped]]:
     "Read a feed file, or every feed file in a folder: (documents, skipped files)."

@@ -36,7 +36,7 @@ def test_good_and_bad_sources_prepare_the_good_and_list_the_bad(tiny_blog, bad_f
     skipped = {Path(s['source']).name: s['reason'] for s in rep['files_skipped']}
     assert skipped == {
         '2024-02-01-secret.md': 'published: false',
-        'bomb.xml': 'XML declares entities (<!ENTITY>); refused, as entity expansion can exhaust memory (billion laughs)',
+        'bomb.xml': 'XML declares entities (<!ENTITY>); refused, as entities can expand to gigabytes (billion laughs) or read local files (external entities)',
         'binary.txt': 'binary file (contains NUL bytes), not text',
         'latin1.txt': 'not UTF-8 text (byte 0xe9 at offset 17); re-save it as UTF-8',
         'huge.txt': 'has a single line of 52,428,800 characters (over max_line_chars=200,000): not prose'}

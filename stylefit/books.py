@@ -6,6 +6,7 @@
 from __future__ import annotations
 import re
 from pathlib import Path
+from .core import DataError
 from .sources import Document, Skipped, read_each, read_text_file, stylefit_errors
 
 # %% auto 0
@@ -24,7 +25,7 @@ def strip_gutenberg(text:str) -> tuple[str, str]:
     return text[start.end():end.start() if end else len(text)].strip('\n'), m.group(1).strip() if m else ''
 
 # %% ../nbs/02b_books.ipynb 8
-CHAPTER_RE = r'^[ \t]*(?:(?:CHAPTER|Chapter|BOOK|Book|PART|Part)[ \t]+(?:[0-9]+|[IVXLCDM]+|[A-Z][a-z]+|[A-Z]+)\b.*|[IVXLCDM]+\.?)[ \t]*$'
+CHAPTER_RE = r'^[ \t]*(?:(?:CHAPTER|Chapter|BOOK|Book|PART|Part|SECTION|Section)[ \t]+(?:[0-9]+|[IVXLCDM]+|[A-Z][a-z]+|[A-Z]+)\b.*|[IVXLCDM]+\.?)[ \t]*$'
 
 def unwrap_paragraphs(text:str) -> str:
     "Join the hard-wrapped lines of each blank-line-separated paragraph."
@@ -47,6 +48,7 @@ def split_chapters(text:str, chapter_re:str=CHAPTER_RE, min_front_words:int=100)
 def read_book_file(path, chapter_re:str=CHAPTER_RE, unwrap:bool=True) -> list[Document]:
     "The chapters of one plain-text book file."
     body, title = strip_gutenberg(read_text_file(path))
+    if not body.strip(): raise DataError(path, 'no text between the Project Gutenberg START and END markers')
     title = title or Path(path).stem.replace('_', ' ').replace('-', ' ')
     docs = []
     for i, (head, text) in enumerate(split_chapters(body, chapter_re)):

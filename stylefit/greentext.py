@@ -48,6 +48,7 @@ def read_greentext_file(path) -> list[Document]:
         except json.JSONDecodeError as e: raise DataError(path, f'not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})') from None
     else: stories = [('', s) for s in re.split(r'\n[ \t]*(?:---+[ \t]*)?\n', raw)]
     docs = [(t, g) for t, s in stories if (g := clean_greentext(s))]
+    if not docs: raise DataError(path, 'no story lines left after removing board headers and file footers')
     return [Document(s, f'{path}#{i+1}', t, kind='greentext') for i, (t, s) in enumerate(docs)]
 
 def read_greentext(source) -> tuple[list[Document], list[Skipped]]:
@@ -97,7 +98,8 @@ def char_error_rate(hypothesis:str, reference:str) -> float:
 def read_screenshot(path, lang:str='eng') -> list[Document]:
     "The greentext in one screenshot, via OCR."
     text = clean_greentext(ocr_image(path, lang))
-    return [Document(text, str(path), kind='greentext')] if text else []
+    if not text: raise DataError(path, 'OCR found no story lines in the image')
+    return [Document(text, str(path), kind='greentext')]
 
 def read_screenshots(source, lang:str='eng') -> tuple[list[Document], list[Skipped]]:
     "OCR a screenshot or every image in a folder: (documents, skipped files)."

@@ -134,7 +134,7 @@ def read_each(source, read_file, suffixes:tuple, what:str='files') -> tuple[list
     for f in files:
         try: got = read_file(f)
         except StylefitError as e: skipped.append(Skipped(str(f), e.reason)); continue
-        if not got: skipped.append(Skipped(str(f), f'no {what} text found in it'))
+        if not got: skipped.append(Skipped(str(f), f'nothing to read in it (read as {what})'))
         docs += got
     return docs, skipped
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import re
 from dataclasses import dataclass
-from .core import ConfigError
+from .core import ConfigError, DataError
 from .sources import Document, Skipped, read_each, read_text_file, stylefit_errors
 
 # %% auto 0
@@ -52,7 +52,9 @@ def remove_promos(raw:str, drop_res:list[str]=(PROMO_RE,), markers:StoryMarkers=
 def read_stories_file(path, markers:StoryMarkers=StoryMarkers(), drop_res:list[str]=(PROMO_RE,)) -> list[Document]:
     "The stories of one delimited story file, promos removed."
     raw, _ = remove_promos(read_text_file(path, max_line_chars=None), drop_res, markers)
-    return [Document(s, f'{path}#{i+1}', kind='story') for i, s in enumerate(split_stories(raw, markers))]
+    stories = split_stories(raw, markers)
+    if not stories: raise DataError(path, 'no stories found (expected ' + (f'{markers.start}...{markers.end}' if markers.start else f'stories ending in {markers.end}') + ')')
+    return [Document(s, f'{path}#{i+1}', kind='story') for i, s in enumerate(stories)]
 
 def read_stories(source, markers:StoryMarkers=StoryMarkers(), drop_res:list[str]=(PROMO_RE,)) -> tuple[list[Document], list[Skipped]]:
     "Read a story file or every `.txt` story file in a folder: (story documents, skipped files)."

@@ -11,7 +11,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from .core import ConfigError, atomic_dir
 
 # %% auto 0
-__all__ = ['TARGETS', 'LoraSettings', 'lora_target_modules', 'apply_lora', 'save_lora', 'merge_lora']
+__all__ = ['TARGETS', 'LoraSettings', 'lora_target_modules', 'check_lora', 'apply_lora', 'merge_lora', 'save_lora']
 
 # %% ../nbs/06a_lora.ipynb 5
 @dataclass
@@ -38,29 +38,33 @@ def lora_target_modules(model, setting:str='auto') -> list[str]:
     return sorted(names - {'lm_head'})
 
 # %% ../nbs/06a_lora.ipynb 8
+def check_lora(s:LoraSettings, model=None):
+    "Raise `ConfigError` for LoRA settings that cannot work; with `model`, also for target modules it lacks. Cheap: run it before any work."
+    if s.lora_r < 1: raise ConfigError(None, f'lora_r must be at least 1, got {s.lora_r}')
+    if not s.lora_alpha > 0: raise ConfigError(None, f'lora_alpha must be positive, got {s.lora_alpha}')
+    if not 0 <= s.lora_dropout < 1: raise ConfigError(None, f'lora_dropout must be in [0, 1), got {s.lora_dropout}')
+    if model is None: return
+    present = {n.rsplit('.', 1)[-1] for n, _ in model.named_modules()}
+    if missing := [t for t in lora_target_modules(model, s.lora_target_modules) if t not in present]:
+        raise ConfigError(None, f'lora_target_modules {missing} are not in this {model.config.model_type} model')
+
 def apply_lora(model, s:LoraSettings):
     "Wrap `model` with fresh LoRA adapters (in place: the base weights are shared, not copied)."
-    if s.lora_r < 1: raise ConfigError(None, f'lora_r must be at least 1, got {s.lora_r}')
-    targets = lora_target_modules(model, s.lora_target_modules)
-    present = {n.rsplit('.', 1)[-1] for n, _ in model.named_modules()}
-    if missing := [t for t in targets if t not in present]:
-        raise ConfigError(None, f'lora_target_modules {missing} are not in this {model.config.model_type} model')
-    cfg = LoraConfig(task_type='CAUSAL_LM', r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout, target_modules=targets)
+    check_lora(s, model)
+    cfg = LoraConfig(task_type='CAUSAL_LM', r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+                     target_modules=lora_target_modules(model, s.lora_target_modules))
     return get_peft_model(model, cfg)
 
 # %% ../nbs/06a_lora.ipynb 11
-def save_lora(peft_model, tokenizer, out_dir, merge:bool=True) -> dict:
-    "Save the adapter to `out_dir/adapter` and, if `merge`, the merged plain model to `out_dir/final`."
-    out_dir, paths = Path(out_dir), {}
-    with atomic_dir(out_dir/'adapter') as tmp: peft_model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-    paths['adapter'] = out_dir/'adapter'
-    if merge:
-        merged = merge_lora(peft_model)
-        with atomic_dir(out_dir/'final') as tmp: merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-        paths['final'] = out_dir/'final'
-    return paths
-
 def merge_lora(peft_model):
-    "A plain model with the adapters merged in; `peft_model` itself is left unchanged (adapters kept)."
-    import copy
-    return copy.deepcopy(peft_model).merge_and_unload()
+    "The plain model with the adapters merged into its weights, in place (peft's `merge_and_unload`): the frozen base is never copied."
+    return peft_model.merge_and_unload()
+
+def save_lora(peft_model, tokenizer, out_dir, merge:bool=True):
+    "Save the adapter to `out_dir/adapter`; if `merge`, merge it in and save the plain model to `out_dir/final`. Return the model to go on with."
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir/'adapter') as tmp: peft_model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+    if not merge: return peft_model
+    merged = merge_lora(peft_model)              # after the adapter is saved: nothing needs the adapter layers any more
+    with atomic_dir(out_dir/'final') as tmp: merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+    return merged

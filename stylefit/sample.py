@@ -54,10 +54,11 @@ def _opening(text:str, n_words:int) -> str:
     return ''.join(out).strip()
 
 def prompts_from_documents(docs:list[Document], n:int=6, n_words:int=20) -> list[str]:
-    "Up to `n` prompts: each document's opening, then the opening of its third paragraph (round-robin)."
+    "Up to `n` prompts: each document's opening, then its title as a heading line, then the opening of its third paragraph."
     firsts = [_opening(d.text, n_words) for d in docs]
+    titles = [f'{d.title.strip()}\n\n' for d in docs if d.title.strip() and not d.text.lstrip().startswith(d.title.strip())]
     middles = [_opening(paras[2], n_words // 2) for d in docs if len(paras := d.text.split('\n\n')) > 3]
-    return (firsts + middles)[:n]
+    return (firsts + titles + middles)[:n]
 
 # %% ../nbs/07_sample.ipynb 9
 def pad_token_id(tokenizer) -> int:
@@ -140,7 +141,7 @@ def sample_prompts(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleC
     texts = sample_texts(model, tokenizer, [p for p, _ in jobs], [s for _, s in jobs], cfg)
     return [{'prompt': p, 'seed': s, 'text': t} for (p, s), t in zip(jobs, texts)]
 
-# %% ../nbs/07_sample.ipynb 20
+# %% ../nbs/07_sample.ipynb 22
 class _Cancelled(StoppingCriteria):
     def __init__(self, event): self.event = event
     def __call__(self, input_ids, scores, **kwargs): return self.event.is_set()
@@ -173,7 +174,7 @@ def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(),
     finally:
         cancel.set(); thread.join()
 
-# %% ../nbs/07_sample.ipynb 23
+# %% ../nbs/07_sample.ipynb 25
 def _is_run_dir(p:Path) -> bool:
     if (p/'checkpoints').is_dir() or (p/'metrics.jsonl').is_file() or (p/'final').is_dir(): return True
     try: return 'train' in json.loads((p/'config.json').read_text())
@@ -199,7 +200,7 @@ def load_for_sampling(name_or_path, log=print):
         return PeftModel.from_pretrained(model, p).eval(), tok
     return load_model(p if p.exists() else name_or_path)
 
-# %% ../nbs/07_sample.ipynb 26
+# %% ../nbs/07_sample.ipynb 28
 @dataclass
 class SampleArgs:
     "What `stylefit sample` samples from, and where it writes."

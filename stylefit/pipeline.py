@@ -17,7 +17,7 @@ from .clean import clean_documents, split_documents
 from .model import BUNDLED, load_model, resolve_model_dir
 from .pack import pack_examples, tokenize_rows
 from .train import TrainConfig, check_config, prepare_run_dir, train
-from .lora import LoraSettings, apply_lora, save_lora
+from .lora import LoraSettings, apply_lora, check_lora, save_lora
 from .formats import add_control_tokens
 from .sample import SampleConfig, generate_samples, prompts_from_documents
 from .evaluate import compare_samples, perplexity
@@ -96,8 +96,8 @@ def control_kinds(cfg:DataConfig) -> list[str]:
     return [t[2:-2] for t in tokens]
 
 def prompts_from_rows(rows:list[dict], n:int) -> list[str]:
-    "Prompts from held-out rows: openings of text rows (see `prompts_from_documents`), then instruction prompts."
-    docs = [Document(text=r['text'], source=r.get('source', '')) for r in rows if 'text' in r]
+    "Prompts from held-out rows: openings and titles of text rows (see `prompts_from_documents`), then instruction prompts."
+    docs = [Document(text=r['text'], source=r.get('source', ''), title=r.get('title') or '') for r in rows if 'text' in r]
     return (prompts_from_documents(docs, n) + [r['prompt'] for r in rows if 'prompt' in r])[:n]
 
 def measure(model, tok, val_blocks, prompts, scfg:SampleConfig, batch_size:int=8, with_samples:bool=True) -> dict:
@@ -109,6 +109,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     t_start, state = time.time(), PartialState(cpu=not torch.cuda.is_available())   # under torchrun: one rank writes, all train
     main, audit = state.is_main_process, ecfg.eval_samples > 0   # the audit samples both models itself: no need to here
     check_config(tcfg)
+    if lora.use_lora: check_lora(lora)
     train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
     model_dir = resolve_model_dir(data.base_model)
     check_config(tcfg, SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)))   # the context size, before any work
@@ -118,6 +119,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
         write_split(out/'data', train_rows, val_rows)
     state.wait_for_everyone()
     model, tok = load_model(model_dir)
+    if lora.use_lora: check_lora(lora, model)       # target modules this model lacks: before measuring anything
     if added := add_control_tokens(tok, model, control_kinds(data)): log(f'added control tokens {added} (embeddings resized)')
     train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
     val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)
@@ -132,7 +134,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     if lora.use_lora: model = apply_lora(model, lora)
     run = train(model, train_blocks, val_blocks, tcfg, resume=data.resume, log=log)
     if not main: return None
-    if lora.use_lora: save_lora(model, tok, out, merge=lora.merge_lora)
+    if lora.use_lora: model = save_lora(model, tok, out, merge=lora.merge_lora)   # merged in place: no copy of the base
     else:
         with atomic_dir(out/'final') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
     after = measure(model, tok, val_blocks, prompts, scfg, tcfg.eval_batch_size, not audit)

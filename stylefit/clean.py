@@ -13,7 +13,8 @@ from .sources import Document, Skipped
 
 # %% auto 0
 __all__ = ['clean_text_changes', 'clean_text', 'clean_documents', 'split_documents', 'CleanConfig', 'shingles', 'minhash',
-           'near_duplicates', 'read_word_list', 'vocab_share', 'blocked_word', 'CleanResult', 'clean_corpus']
+           'near_duplicates', 'near_duplicate_groups', 'read_word_list', 'vocab_share', 'blocked_word', 'CleanResult',
+           'clean_corpus']
 
 # %% ../nbs/03_clean.ipynb 5
 _ZERO_WIDTH = re.compile('[\u200b\u200c\u200d\u2060\ufeff]')
@@ -122,6 +123,21 @@ def near_duplicates(texts:list[str], threshold:float=0.8, k:int=5, num_perm:int=
         if jac >= threshold: out.append((i, j, round(jac, 3)))
     return out
 
+def _roots(n:int, pairs) -> list[int]:
+    "Union-find: the group root of each of `n` items joined by `pairs` (i, j, ...)."
+    parent = list(range(n))
+    def root(i):
+        while parent[i] != i: i = parent[i]
+        return i
+    for i, j, *_ in pairs: parent[root(j)] = root(i)
+    return [root(i) for i in range(n)]
+
+def near_duplicate_groups(docs:list[Document], threshold:float=0.8, k:int=5) -> dict[str, str]:
+    "{source: group name (a member's source)} for each document with a near-duplicate among `docs`, chains included."
+    roots = _roots(len(docs), near_duplicates([d.text for d in docs], threshold, k)) if len(docs) > 1 else []
+    sizes = collections.Counter(roots)
+    return {d.source: docs[r].source for d, r in zip(docs, roots) if sizes[r] > 1}
+
 # %% ../nbs/03_clean.ipynb 21
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
@@ -181,13 +197,8 @@ def clean_corpus(docs:list[Document], cfg:CleanConfig=CleanConfig()) -> CleanRes
     groups = {}
     if cfg.near_dup_threshold and len(kept) > 1:
         pairs = near_duplicates([d.text for d in kept], cfg.near_dup_threshold, cfg.shingle_words)
-        parent = list(range(len(kept)))
-        def root(i):
-            while parent[i] != i: i = parent[i]
-            return i
-        for i, j, _ in pairs: parent[root(j)] = root(i)
+        roots = _roots(len(kept), pairs)
         if cfg.near_dup_action == 'group':
-            roots = [root(i) for i in range(len(kept))]
             sizes = collections.Counter(roots)
             groups = {d.source: kept[r].source for d, r in zip(kept, roots) if sizes[r] > 1}
         else:
@@ -195,7 +206,7 @@ def clean_corpus(docs:list[Document], cfg:CleanConfig=CleanConfig()) -> CleanRes
             for i, j, jac in pairs: first.setdefault(j, (i, jac))
             by_source = {r['source']: r for r in records}
             for j, (i, jac) in sorted(first.items()):
-                reason = f'near-duplicate of {kept[root(j)].source} (Jaccard {jac:.2f} with {kept[i].source})'
+                reason = f'near-duplicate of {kept[roots[j]].source} (Jaccard {jac:.2f} with {kept[i].source})'
                 by_source[kept[j].source]['dropped'] = reason; dropped.append(Skipped(kept[j].source, reason))
             kept = [d for j, d in enumerate(kept) if j not in first]
     return CleanResult(kept, dropped, records, groups)

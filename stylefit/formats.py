@@ -40,7 +40,7 @@ def format_row(d:Document, fmt:str='completion', control:bool=False, synthetic:b
     tag = control_token(d.kind) if control else ''
     meta = row_metadata(d, synthetic)
     if fmt == 'completion': return {'text': tag + d.text, **meta}
-    if fmt == 'instruction': return {'prompt': tag + instruction_for(d), 'completion': d.text, **meta}
+    if fmt == 'instruction': return {'prompt': tag + instruction_for(d) + '\n\n', 'completion': d.text, **meta}
     if fmt == 'qa':
         topic = d.title or ', '.join(d.tags) or KIND_NOUNS.get(d.kind, d.kind)
         return {'prompt': f'{tag}Question: What do you have to say about {topic}?\nAnswer:', 'completion': ' ' + d.text, **meta}

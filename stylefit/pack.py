@@ -42,7 +42,7 @@ def _chat_parts(row, tokenizer) -> tuple[str, str]:
     if getattr(tokenizer, 'chat_template', None):
         prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(msgs, tokenize=False)
-        if full.startswith(prompt): return prompt, full[len(prompt):]
+        if full.startswith(prompt): return prompt, full[len(prompt):].rstrip()   # the template's own end-of-turn token ends the answer
     prompt = ''.join(f"{m['role']}: {m['content']}\n" for m in msgs[:-1]) + 'assistant: '
     return prompt, msgs[-1]['content']
 
@@ -56,7 +56,8 @@ def tokenize_rows(rows:list[dict], tokenizer) -> list[tuple[list[int], list[int]
         elif 'messages' in row: prompt, answer = _chat_parts(row, tokenizer)
         else: raise DataError(row.get('source'), f'row has none of text, prompt+completion, messages: keys {sorted(row)}')
         p = tokenizer(prompt, add_special_tokens=False)['input_ids'] if prompt else []
-        a = tokenizer(answer, add_special_tokens=False)['input_ids'] + [eos]
+        a = tokenizer(answer, add_special_tokens=False)['input_ids']
+        if not a or a[-1] != eos: a.append(eos)                   # a chat template may have closed the turn with EOS already
         out.append((p + a, [IGNORE_INDEX] * len(p) + a))
     return out
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import collections, json, os, random, re, sys, urllib.error, urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from .core import ConfigError, DataError, StylefitError, atomic_write_json, atomic_write_text
+from .core import ConfigError, DataError, StylefitError, atomic_write_json, atomic_write_text, config_parser
 from .sources import Document, Skipped, read_jekyll, read_jekyll_file
 from .feeds import FEED_SUFFIXES, read_feed
 from .books import read_book
-from .stories import StoryMarkers, read_stories
+from .stories import PROMO_RE, StoryMarkers, read_stories
 from .greentext import IMAGE_SUFFIXES, read_greentext, read_screenshots
-from .clean import CleanConfig, clean_corpus, clean_text, split_documents
+from .clean import CleanConfig, clean_corpus, clean_text, near_duplicate_groups, split_documents
 from .formats import KIND_NOUNS, FormatConfig, control_token, format_rows
 import matplotlib
 matplotlib.use('Agg')
@@ -67,6 +67,7 @@ class PrepareConfig:
     story_start: str = '<sos>'            # stories: start marker
     story_newline: str = '<nl>'           # stories: line-break marker
     story_end: str = '<eos>'              # stories: end marker
+    story_drop_re: list[str] = field(default_factory=lambda: [PROMO_RE], metadata={'help': "stories: regular expressions whose matches (promo lines) are removed; written with the default markers <sos>/<nl>/<eos>; '' for none"})
     curation: str = ''                    # curation.jsonl with accept/reject/edit decisions (default: OUT/curation.jsonl when present)
     tokenizer: str = 'bundled'            # tokenizer for token counts: 'bundled', a local model folder, or 'none'
 
@@ -81,7 +82,7 @@ def read_source(path, kind:str, cfg:PrepareConfig=PrepareConfig()) -> tuple[list
         return read_jekyll(p, cfg.include_drafts, cfg.include_pages, cfg.code)
     if kind == 'rss': return read_feed(p)
     if kind == 'text': return read_book(p)
-    if kind == 'stories': return read_stories(p, StoryMarkers(cfg.story_start, cfg.story_newline, cfg.story_end))
+    if kind == 'stories': return read_stories(p, StoryMarkers(cfg.story_start, cfg.story_newline, cfg.story_end), [r for r in cfg.story_drop_re if r])
     if kind == 'greentext': return read_greentext(p)
     if kind == 'ocr': return read_screenshots(p)
     raise ConfigError(None, f'unknown kind {kind!r}; choose from {", ".join(KINDS)}')
@@ -262,7 +263,8 @@ def _filter(docs, cfg, clean_cfg, decisions):
     texts = {d.source: d.text for d in docs} | {d.source: d.text for d in todo}   # as read, or as edited in curation
     for r in records.values():
         if r['dropped']: r['text'] = texts[r['source']]        # a dropped document is in no split: keep its text for curation
-    return kept, dropped, [records[d.source] for d in docs if d.source in records], cr.groups
+    groups = near_duplicate_groups(kept, clean_cfg.near_dup_threshold, clean_cfg.shingle_words) if accepted and clean_cfg.near_dup_threshold else cr.groups
+    return kept, dropped, [records[d.source] for d in docs if d.source in records], groups   # accepted documents bypass the filters, not the grouping
 
 # %% ../nbs/03b_prepare.ipynb 29
 def prepare(paths:list, cfg:PrepareConfig, clean_cfg:CleanConfig=CleanConfig(), fmt_cfg:FormatConfig=FormatConfig(),
@@ -291,7 +293,7 @@ def prepare(paths:list, cfg:PrepareConfig, clean_cfg:CleanConfig=CleanConfig(), 
               'settings': {'prepare': asdict(cfg), 'clean': asdict(clean_cfg), 'format': asdict(fmt_cfg)}}
     return {'report': report, 'train': train, 'val': val, 'records': records}
 
-# %% ../nbs/03b_prepare.ipynb 32
+# %% ../nbs/03b_prepare.ipynb 34
 def _jsonl(rows) -> str: return ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
 
 def plot_lengths(train:list[dict], val:list[dict], path) -> Path:
@@ -329,12 +331,11 @@ def write_prepared(res:dict, out) -> Path:
     atomic_write_text(out/'summary.md', '# stylefit prepare\n\n```\n' + summary_text(res['report'], out) + '\n```\n\n![words per row](lengths.png)\n')
     return out
 
-# %% ../nbs/03b_prepare.ipynb 35
+# %% ../nbs/03b_prepare.ipynb 37
 def parse_prepare_args(argv:list[str]):
     "(sources, PrepareConfig, CleanConfig, FormatConfig, SyntheticConfig) from the command line."
-    from transformers import HfArgumentParser
-    parser = HfArgumentParser((PrepareConfig, CleanConfig, FormatConfig, SyntheticConfig), prog='stylefit prepare',
-                              description='turn a writer\'s files into train.jsonl / val.jsonl and a report')
+    parser = config_parser((PrepareConfig, CleanConfig, FormatConfig, SyntheticConfig), prog='stylefit prepare',
+                           description='turn a writer\'s files into train.jsonl / val.jsonl and a report')
     parser.add_argument('sources', nargs='*', metavar='SOURCE', help='files or folders to read')
     cfg, clean_cfg, fmt_cfg, syn_cfg, rest = parser.parse_args_into_dataclasses(argv)
     if not rest.sources: raise ConfigError(None, 'no SOURCE given: stylefit prepare SOURCE... --out DIR')

@@ -169,3 +169,26 @@ def test_every_kind_is_guessed_and_read(tmp_path):
 def test_help_lists_the_settings():
     r = prepare('--help')
     assert r.returncode == 0 and '--val_fraction' in r.stdout and '--near_dup_threshold' in r.stdout and 'SOURCE' in r.stdout
+    assert 'shorter documents are dropped' in r.stdout and '--val-fraction' in r.stdout     # each setting explained; the spelling of the issue works
+    assert '--story_drop_re' in r.stdout and 'whose matches (promo' in r.stdout
+
+def test_a_prepared_folder_trains_with_its_control_tokens(tiny_blog, tiny_model, tmp_path):
+    "What prepare writes is what `stylefit train` reads: mixed rows, control tokens added as single tokens, held-out rows measured."
+    from transformers import AutoTokenizer
+    data = tmp_path/'prepared'
+    r = prepare(tiny_blog, '--out', data, '--tokenizer', 'none', '--format', 'mix', '--mix', 'completion=0.5,instruction=0.25,chat=0.25',
+                '--control_tokens', '--val_fraction', 0.25)
+    assert r.returncode == 0, r.stderr
+    run = tmp_path/'run'
+    train = 'import sys; from stylefit.cli import parse_args; from stylefit.pipeline import run_pipeline; run_pipeline(*parse_args("train", sys.argv[1:]))'
+    t = subprocess.run([sys.executable, '-c', train, '--data', str(data), '--base', str(tiny_model),
+                        '--out', str(run), '--max_steps', '2', '--block_size', '32', '--batch_size', '4', '--eval_interval', '2', '--max_new_tokens', '4',
+                        '--n_prompts', '1', '--eval_samples', '0'], capture_output=True, text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1'}, timeout=300)
+    assert t.returncode == 0, t.stderr[-2000:]
+    assert "added control tokens ['<|post|>'] (embeddings resized)" in t.stdout and 'prepared data: 18 train rows, 6 held-out rows' in t.stdout
+    tok = AutoTokenizer.from_pretrained(run/'final')
+    assert len(tok('<|post|>', add_special_tokens=False)['input_ids']) == 1
+    res = json.loads((run/'results.json').read_text())
+    assert res['val_sources'] == [x['source'] for x in rows(data/'val.jsonl')] and res['n_train_docs'] == 18
+    assert rows(run/'data'/'train.jsonl') == rows(data/'train.jsonl')          # the run keeps exactly the prepared rows
+    assert {('messages' in x, 'prompt' in x) for x in rows(data/'train.jsonl')} == {(False, False), (False, True), (True, False)}

@@ -22,8 +22,9 @@ def perplexity(model, blocks:list[list[int]], batch_size:int=8) -> float:
 
 # %% ../nbs/08_evaluate.ipynb 8
 def sliding_windows(n_tokens:int, context:int, stride:int) -> list[tuple[int, int, int]]:
-    "`(begin, end, first_scored)` windows over a document of `n_tokens` tokens; every token after the first scored once."
-    if not 1 <= stride <= context: raise ConfigError(None, f'stride must be between 1 and the context ({context}), got {stride}')
+    "`(begin, end, first_scored)` windows over a document of `n_tokens` tokens; every token after the first scored once, with context."
+    if not 1 <= stride < context:    # stride == context would leave each window's first token with nothing before it to predict it from
+        raise ConfigError(None, f'stride must be at least 1 and below the context ({context}), got {stride}')
     out, scored_to = [], 1
     for begin in range(0, max(n_tokens - 1, 1), stride):
         end = min(begin + context, n_tokens)
@@ -35,7 +36,8 @@ def sliding_windows(n_tokens:int, context:int, stride:int) -> list[tuple[int, in
 def document_nll(model, token_lists:list[list[int]], context:int|None=None, stride:int|None=None, batch_size:int=8) -> tuple[float, int]:
     "(summed next-token NLL, number of scored tokens) over whole documents, with a sliding window."
     ctx_max = getattr(getattr(model, 'config', None), 'max_position_embeddings', None) or 2048
-    context = min(context or 2048, ctx_max); stride = min(stride or max(1, context // 2), context)   # both capped by the model
+    asked = context or 2048; context = min(asked, ctx_max); stride = stride or max(1, context // 2)
+    if context < asked and stride >= context: stride = max(1, context // 2)   # the model's context is shorter than asked: windows still overlap
     wins = [(ids[b:e], f - b) for ids in token_lists for b, e, f in sliding_windows(len(ids), context, stride) if len(ids) > 1]
     if not wins: raise StylefitError(None, 'no tokens to evaluate: every document is empty or one token long')
     wins.sort(key=lambda w: len(w[0]))

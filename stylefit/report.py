@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_report.ipynb 2
 from __future__ import annotations
-import base64, html, json, re, sys
+import base64, html, json, math, re, sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 import matplotlib
@@ -21,7 +21,7 @@ from .style import MEASURES, style_audit
 
 # %% auto 0
 __all__ = ['plot_losses', 'plot_perplexity', 'verdict', 'audit_markdown', 'report_markdown', 'write_report', 'EvaluateConfig',
-           'evaluate_run', 'main_evaluate', 'main_report']
+           'check_evaluate_config', 'evaluate_run', 'main_evaluate', 'main_report']
 
 # %% ../nbs/09_report.ipynb 6
 def plot_losses(history:list[dict], path, base_val_loss:float|None=None) -> Path:
@@ -130,9 +130,12 @@ def report_markdown(r:dict) -> str:
                   '| prompt | base model | fine-tuned |', '|---|---|---|']
         lines += [f"| {_cell(s['prompt'])} | {_cell(s['before'])} | {_cell(s['after'])} |" for s in r['samples']]
         lines.append('')
-    figs = [('wall time', 'wall_seconds', '{:.0f} s'), ('training time', 'train_seconds', '{:.0f} s'),
-            ('training throughput', 'tokens_per_second', '{:.0f} tokens/s'), ('peak memory (RSS)', 'peak_rss_mb', '{:.0f} MiB'), ('device', 'device', '{}')]
+    figs = [('wall time', 'wall_seconds', '{:.0f} s'), ('training time (optimizer steps only)', 'train_seconds', '{:.0f} s'),
+            ('training throughput', 'tokens_per_second', '{:.0f} tokens/s'), ('peak memory (RSS)', 'peak_rss_mb', '{:.0f} MiB'),
+            ('peak GPU memory', 'peak_gpu_mb', '{:.0f} MiB'), ('device', 'device', '{}'), ('processes', 'num_processes', '{}'), ('mode', 'mode', '{}')]
     figs = [(name, fmt.format(r[k])) for name, k, fmt in figs if r.get(k) is not None]
+    if r.get('cost_estimate') is not None:
+        figs.append(('estimated cost (wall time × price)', f"{r['cost_estimate']:.4f} at {r.get('config', {}).get('train', {}).get('price_per_hour', '?')} per hour"))
     if figs: lines += ['## Run figures', '', '| figure | value |', '|---|---|'] + [f'| {n} | {v} |' for n, v in figs] + ['']
     if r.get('skipped'):
         lines += ['## Files not used', '', '| file | reason |', '|---|---|']
@@ -144,6 +147,8 @@ def write_report(results:dict, run_dir) -> dict:
     "Write results.json, report.md and a self-contained report.html into `run_dir`; return their paths."
     run_dir = Path(run_dir)
     atomic_write_json(run_dir/'results.json', results)
+    if results.get('history'):        # redrawn from the numbers, so a copied results.json gives the whole report
+        plot_losses(results['history'], run_dir/'loss_curves.png', math.log(results['ppl_before']) if results.get('ppl_before') else None)
     if results.get('audit'): plot_perplexity(results['audit']['perplexity'], run_dir/'perplexity.png')
     text = report_markdown(results)
     atomic_write_text(run_dir/'report.md', text)
@@ -171,6 +176,13 @@ class EvaluateConfig:
     ppl_batch_size: int = 8       # windows per forward pass
     eval_base_model: str = ''     # the base model, if not the one config.json names (e.g. it moved)
 
+def check_evaluate_config(cfg:EvaluateConfig):
+    "Raise `ConfigError` for evaluation settings that cannot work, before any model loads."
+    if cfg.eval_samples < 1: raise ConfigError(None, f'eval_samples must be at least 1, got {cfg.eval_samples}')
+    if cfg.eval_prompts < 0 or cfg.ppl_batch_size < 1: raise ConfigError(None, 'eval_prompts must be 0 or more and ppl_batch_size at least 1')
+    if not 1 <= cfg.ppl_stride < cfg.ppl_context:
+        raise ConfigError(None, f'ppl_stride must be at least 1 and below ppl_context ({cfg.ppl_context}), got {cfg.ppl_stride}')
+
 def _read_rows(path) -> list[dict]:
     "Rows of a run's `data/*.jsonl` file."
     if not Path(path).is_file(): raise DataError(path, 'missing: the run folder has no data split to evaluate on')
@@ -184,6 +196,7 @@ def _row_document(r:dict) -> Document:
 
 def _run_inputs(run:Path, cfg:EvaluateConfig):
     "Config, documents and prompts of a run folder, checked before any model is loaded."
+    check_evaluate_config(cfg)
     if not run.is_dir(): raise DataError(run, 'no such run folder')
     if not (run/'config.json').is_file(): raise DataError(run, 'not a run folder (no config.json)')
     conf = json.loads((run/'config.json').read_text())

@@ -1,5 +1,6 @@
 "`stylefit sample`, `stylefit evaluate` and `stylefit report` run as a user would: a subprocess, its exit code and its words."
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
+from pathlib import Path
 from dataclasses import asdict
 import pytest
 from stylefit.core import atomic_write_json, atomic_write_text, sample_corpus_dir
@@ -79,3 +80,17 @@ def test_evaluate_bad_run_folders_are_one_line(tiny_run, tmp_path):
     assert r.returncode == 2 and error_lines(r) == [f"stylefit: error: {tmp_path/'nope'}: no such run folder"]
     r = run('report', 'main_report', tmp_path/'r')
     assert r.returncode == 2 and len(error_lines(r)) == 1 and 'results.json: missing' in error_lines(r)[0]
+
+def test_papermill_regenerates_the_report_from_the_evaluation_notebook(tiny_run, tmp_path):
+    "What CI does: papermill runs nbs/09_report.ipynb with -p run_dir, which re-evaluates the run and rewrites report.md/html."
+    run = tmp_path/'run'; shutil.copytree(tiny_run, run)
+    for f in ('results.json', 'report.md', 'report.html', 'perplexity.png'): (run/f).unlink(missing_ok=True)
+    nb = Path(__file__).resolve().parent.parent/'nbs'/'09_report.ipynb'
+    r = subprocess.run(['papermill', str(nb), str(tmp_path/'out.ipynb'), '-p', 'run_dir', str(run), '-p', 'n_samples', '1', '--log-level', 'WARNING'],
+                       capture_output=True, text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1'}, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"injected-parameters"' in (tmp_path/'out.ipynb').read_text()     # the parameters reached the notebook
+    a = json.loads((run/'results.json').read_text())['audit']
+    assert a['settings']['eval_samples'] == 1 and len(a['samples']) == 2      # n_samples=1 for each of the 2 prompts
+    assert a['verdict'] in (run/'report.md').read_text() and '| measure | base model | fine-tuned | held-out human (band) |' in (run/'report.md').read_text()
+    assert (run/'report.html').read_text().count('data:image/png;base64,') == 1   # the perplexity chart, inlined

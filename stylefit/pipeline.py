@@ -21,7 +21,7 @@ from .lora import LoraSettings, apply_lora, check_lora, save_lora
 from .formats import add_control_tokens
 from .sample import SampleConfig, generate_samples, prompts_from_documents
 from .evaluate import compare_samples, perplexity
-from .report import EvaluateConfig, evaluate_run, plot_losses, write_report
+from .report import EvaluateConfig, check_evaluate_config, evaluate_run, plot_losses, write_report
 
 # %% auto 0
 __all__ = ['DataConfig', 'load_rows', 'write_split', 'row_text', 'read_split', 'control_kinds', 'prompts_from_rows', 'measure',
@@ -110,6 +110,7 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     main, audit = state.is_main_process, ecfg.eval_samples > 0   # the audit samples both models itself: no need to here
     check_config(tcfg)
     if lora.use_lora: check_lora(lora)
+    if audit: check_evaluate_config(ecfg)             # not after an hour of training
     train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
     model_dir = resolve_model_dir(data.base_model)
     check_config(tcfg, SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)))   # the context size, before any work

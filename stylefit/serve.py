@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_serve.ipynb 2
 from __future__ import annotations
-import asyncio, contextlib, errno, json, logging, os, secrets, socket, sys, time, uuid
+import argparse, asyncio, contextlib, errno, json, logging, os, secrets, socket, sys, time, uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,7 @@ from .sample import (SampleConfig, _check_prompts, _generate_kwargs, check_sampl
                      pad_token_id, stream_sample)
 
 # %% auto 0
-__all__ = ['PLAIN_CHAT', 'log', 'APIError', 'validation_message', 'StreamOptions', 'CompletionRequest', 'TextPart', 'ChatMessage',
+__all__ = ['PLAIN_CHAT', 'APIError', 'validation_message', 'StreamOptions', 'CompletionRequest', 'TextPart', 'ChatMessage',
            'ChatRequest', 'request_config', 'render_chat', 'chat_stops', 'chat_format', 'complete', 'count_steps',
            'GenerationQueue', 'answer_body', 'chunk_body', 'ClosingStream', 'create_app', 'ServeArgs', 'bind_socket',
            'announce', 'main_serve']
@@ -116,6 +116,7 @@ def _text(content) -> str: return content if isinstance(content, str) else ''.jo
 def render_chat(tokenizer, messages:list) -> str:
     "The prompt for `messages` (dicts or `ChatMessage`s): the chat template if the tokenizer has one, else the plain format."
     msgs = [m if isinstance(m, dict) else {'role': m.role, 'content': _text(m.content)} for m in messages]
+    msgs = [{**m, 'role': 'system'} if m['role'] == 'developer' else m for m in msgs]     # OpenAI's newer name for the system role
     return _chat_parts({'messages': [*msgs, {'role': 'assistant', 'content': ''}]}, tokenizer)[0]
 
 def chat_stops(tokenizer) -> list[str]:
@@ -177,7 +178,7 @@ class GenerationQueue:
         finally: self.busy = False; lock.release()
 
 # %% ../nbs/13_serve.ipynb 30
-log = logging.getLogger('uvicorn.error')
+_log = logging.getLogger('uvicorn.error')
 
 def answer_body(chat:bool, rid:str, model_name:str, text:str, finish:str, prompt_tokens:int, completion_tokens:int, seed:int) -> dict:
     "A finished `chat.completion` (or `text_completion`) object."
@@ -215,7 +216,7 @@ async def _events(st, chat:bool, rid:str, prompt:str, prompt_tokens:int, cfg:Sam
                     while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
                         yield _sse(chunk_body(chat, rid, created, st.model_name, piece))
                 except (GeneratorExit, anyio.get_cancelled_exc_class()):
-                    log.info(f'{rid}: client went away; stream stopped after {steps[0]} of {cfg.max_new_tokens} tokens'); raise
+                    _log.info(f'{rid}: client went away; stream stopped after {steps[0]} of {cfg.max_new_tokens} tokens'); raise
                 finally:
                     with anyio.CancelScope(shield=True): await anyio.to_thread.run_sync(pieces.close)   # stops generate
         yield _sse(chunk_body(chat, rid, created, st.model_name, finish='length' if steps[0] >= cfg.max_new_tokens else 'stop'))
@@ -226,7 +227,7 @@ async def _events(st, chat:bool, rid:str, prompt:str, prompt_tokens:int, cfg:Sam
     except APIError as e: yield _sse(e.body())
     except StylefitError as e: yield _sse(APIError(400, str(e)).body())
     except Exception as e:
-        log.exception(f'{rid}: generation failed'); yield _sse(APIError(500, f'generation failed ({type(e).__name__}: {e})').body())
+        _log.exception(f'{rid}: generation failed'); yield _sse(APIError(500, f'generation failed ({type(e).__name__}: {e})').body())
 
 # %% ../nbs/13_serve.ipynb 35
 @dataclass
@@ -339,6 +340,8 @@ def main_serve(argv:list[str]) -> int:
     "`stylefit serve RUN_OR_MODEL [--host H] [--port N] [--api-key KEY] [sampling defaults]`: serve until Ctrl-C."
     if argv and not argv[0].startswith('-'): argv = ['--model', *argv]
     parser = config_parser((ServeArgs, SampleConfig), prog='stylefit serve', description='an OpenAI-compatible HTTP API over a run or a model')
+    for action in parser._actions:       # a request brings its own seed (else a random one) and is generated alone
+        if action.dest in ('sample_seed', 'sample_batch_size'): action.help = argparse.SUPPRESS
     args, defaults = parser.parse_args_into_dataclasses(argv)
     try:
         if not args.model: raise ConfigError(None, 'stylefit serve needs a model: stylefit serve RUN_OR_MODEL (a run folder, a model folder or bundled)')
@@ -355,5 +358,6 @@ def main_serve(argv:list[str]) -> int:
     app = create_app(model, tok, name, key or None, defaults, args.max_queue)
     host = f'[{args.host}]' if ':' in args.host else args.host
     print(announce(f'http://{host}:{sock.getsockname()[1]}', name, args.model, app.state.stylefit, bool(key)), flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=3)).run(sockets=[sock])
-    return 0
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=3))
+    server.run(sockets=[sock])
+    return 0 if server.started else 1

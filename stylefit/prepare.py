@@ -165,7 +165,10 @@ def chat_completion(messages:list[dict], cfg:SyntheticConfig, timeout:float=120)
         with urllib.request.urlopen(req, timeout=timeout) as r: reply = json.loads(r.read().decode('utf-8'))
         choice = reply['choices'][0]
         return choice['message']['content'] or '', choice.get('finish_reason') or 'stop'
-    except urllib.error.HTTPError as e: raise DataError(url, f'endpoint answered HTTP {e.code} ({e.reason})') from None
+    except urllib.error.HTTPError as e:
+        try: why = ': ' + str(json.loads(e.read().decode('utf-8', 'replace'))['error']['message'])[:300]   # OpenAI's error shape
+        except (OSError, ValueError, KeyError, TypeError): why = ''
+        raise DataError(url, f'endpoint answered HTTP {e.code} ({e.reason}){why}') from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e: raise DataError(url, f'cannot reach the endpoint ({getattr(e, "reason", e)})') from None
     except (json.JSONDecodeError, KeyError, IndexError, TypeError): raise DataError(url, 'endpoint reply is not an OpenAI chat completion') from None
 

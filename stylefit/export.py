@@ -17,11 +17,11 @@ from .sample import SampleConfig, load_for_sampling
 
 # %% auto 0
 __all__ = ['FORMATS', 'DTYPES', 'CHECK_TEXT', 'MERGE_TOLERANCE', 'QTYPES', 'FILE_TYPES', 'ABS_TOLERANCE', 'REL_TOLERANCE',
-           'OLLAMA_CHATML', 'ExportError', 'ExportArgs', 'check_export_args', 'export_name', 'check_text',
-           'compare_logits', 'load_merged', 'end_of_turn_token', 'stop_tokens', 'save_hf', 'check_round_trip',
-           'check_hf', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'pre_tokenizer_name', 'gguf_vocab',
-           'adds_token', 'write_gguf', 'logit_tolerance', 'check_gguf', 'ollama_template', 'modelfile_text', 'export',
-           'parse_export_args', 'export_summary', 'main_export']
+           'OLLAMA_CHATML', 'ExportError', 'ExportArgs', 'check_export_args', 'export_name', 'check_text', 'logits_on',
+           'logit_diff', 'compare_logits', 'load_merged', 'end_of_turn_token', 'stop_tokens', 'save_hf',
+           'check_round_trip', 'check_hf', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'pre_tokenizer_name',
+           'gguf_vocab', 'adds_token', 'write_gguf', 'logit_tolerance', 'check_gguf', 'ollama_template',
+           'modelfile_text', 'export', 'parse_export_args', 'export_summary', 'main_export']
 
 # %% ../nbs/14_export.ipynb 6
 FORMATS = ('hf', 'gguf')
@@ -71,11 +71,14 @@ def check_text(tok) -> str:
     return CHECK_TEXT + '\n' + tok.apply_chat_template(chat, tokenize=False)
 
 @torch.no_grad()
-def compare_logits(a, b, ids:list[int]) -> dict:
-    "How far model `b`'s logits on `ids` are from model `a`'s: max and mean |difference|, argmax agreement, a's max |logit|."
-    x, y = (m(input_ids=torch.tensor([ids])).logits[0].float() for m in (a, b))
+def logits_on(model, ids:list[int]) -> torch.Tensor: return model(input_ids=torch.tensor([ids])).logits[0].float()
+
+def logit_diff(x:torch.Tensor, y:torch.Tensor) -> dict:
+    "How far logits `y` are from `x`: max and mean |difference|, argmax agreement, and x's max |logit| (its scale)."
     return {'max_abs_logit_diff': (x - y).abs().max().item(), 'mean_abs_logit_diff': (x - y).abs().mean().item(),
             'argmax_agreement': (x.argmax(-1) == y.argmax(-1)).float().mean().item(), 'logit_scale': x.abs().max().item()}
+
+def compare_logits(a, b, ids:list[int]) -> dict: "`logit_diff` of models `a` and `b` on `ids`."; return logit_diff(logits_on(a, ids), logits_on(b, ids))
 
 def load_merged(run, log=print):
     "(model, tokenizer, info) for `run` as one plain float32 model; a LoRA adapter is merged in and the merge checked."
@@ -83,10 +86,12 @@ def load_merged(run, log=print):
     info = {'source': str(run), 'lora_merged': False}
     from peft import PeftModel
     if isinstance(model, PeftModel):
-        merged = merge_lora(model).eval()
-        diff = compare_logits(model, merged, tok(check_text(tok))['input_ids'])['max_abs_logit_diff']
+        ids = tok(check_text(tok))['input_ids']
+        before = logits_on(model, ids)                       # merge_lora merges in place: measure the adapter model first
+        model = merge_lora(model).eval()
+        diff = logit_diff(before, logits_on(model, ids))['max_abs_logit_diff']
         if diff > MERGE_TOLERANCE: raise ExportError(run, f'merging the LoRA adapter changed the logits by {diff:.2e} (more than {MERGE_TOLERANCE})')
-        info.update(lora_merged=True, merge_max_abs_logit_diff=diff); model = merged
+        info.update(lora_merged=True, merge_max_abs_logit_diff=diff)
     return model.float().eval(), tok, info
 
 # %% ../nbs/14_export.ipynb 13

@@ -42,24 +42,34 @@ class _TextReducer(HTMLParser):
     "Collect paragraphs; a block element ends one. Quote depth and list items prefix the paragraph."
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.out, self.buf, self.gap, self.quote, self.skip, self.pre, self.item = '', [], 0, 0, 0, 0, False
+        self.out, self.buf, self.gap, self.quote, self.skip, self.pre, self.item, self.lists = '', [], 0, 0, 0, 0, '', []
     def _flush(self, gap:int):
         text = ''.join(self.buf).rstrip() if self.pre else re.sub(r'\s+', ' ', ''.join(self.buf)).strip()
         if text.strip():
             q = '> ' * self.quote
-            self.out += ('\n' * self.gap if self.out else '') + q + ('- ' if self.item else '') + text.replace('\n', '\n' + q)
+            self.out += ('\n' * self.gap if self.out else '') + q + self.item + text.replace('\n', '\n' + q)
             self.gap = 0
-        self.buf, self.item, self.gap = [], False, max(self.gap, gap)
+        self.buf, self.item, self.gap = [], '', max(self.gap, gap)
+    def _marker(self) -> str:
+        "'- ' in a bulleted list, '3. ' for the third item of a numbered one."
+        if not self.lists or self.lists[-1] is None: return '- '
+        self.lists[-1] += 1
+        return f'{self.lists[-1] - 1}. '
     def handle_starttag(self, tag, attrs):
         if tag in _SKIP: self.skip += 1
         elif tag in _BLOCK:
-            self._flush(1 if tag in ('li', 'br') else 2)
-            self.quote += tag == 'blockquote'; self.pre += tag == 'pre'; self.item = tag == 'li'
+            self._flush(1 if tag in ('li', 'br') or (tag in ('ul', 'ol') and self.lists) else 2)   # a nested list: no blank line
+            self.quote += tag == 'blockquote'; self.pre += tag == 'pre'
+            if tag in ('ul', 'ol'):
+                start = dict(attrs).get('start') or '1'
+                self.lists.append(None if tag == 'ul' else int(start) if start.isdigit() else 1)
+            if tag == 'li': self.item = self._marker()
     def handle_endtag(self, tag):
         if tag in _SKIP: self.skip = max(0, self.skip - 1)
         elif tag in _BLOCK:
-            self._flush(1 if tag == 'li' else 2)
+            self._flush(1 if tag == 'li' or (tag in ('ul', 'ol') and len(self.lists) > 1) else 2)
             self.quote -= tag == 'blockquote'; self.pre -= tag == 'pre'
+            if tag in ('ul', 'ol') and self.lists: self.lists.pop()
     def handle_data(self, data):
         if not self.skip: self.buf.append(data)
     def text(self):

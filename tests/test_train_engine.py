@@ -1,4 +1,4 @@
-"The training engine as separate processes: SIGKILL during a save, two processes, resume, EOS, the train command."
+"The training engine as separate processes: SIGKILL during a save, two processes (torchrun and accelerate launch), resume, EOS, the train command."
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
@@ -32,10 +32,12 @@ def test_sigkill_during_a_save_loses_nothing(tiny_model, tiny_blog, tmp_path):
 
 def test_two_processes_match_one_with_the_same_global_batch(tiny_model, tiny_blog, tmp_path):
     run_script(tiny_model, tiny_blog, tmp_path/'one', 10, 4)
-    r = run_script(tiny_model, tiny_blog, tmp_path/'two', 10, 4, launcher=('torchrun', '--nproc_per_node', '2', '--master_port', '29533'))
-    assert '2 process(es)' in r.stdout
-    assert losses(tmp_path/'two') == pytest.approx(losses(tmp_path/'one'), abs=1e-3)
-    assert {p.name for p in (tmp_path/'two'/'checkpoints'/'step_000010').iterdir()} >= {'random_states_0.pkl', 'random_states_1.pkl'}
+    for name, launcher in (('torchrun', ('torchrun', '--nproc_per_node', '2', '--master_port', '29533')),          # DDP over gloo on CPU
+                           ('accelerate', ('accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--main_process_port', '29535'))):
+        r = run_script(tiny_model, tiny_blog, tmp_path/name, 10, 4, launcher=launcher)
+        assert '2 process(es)' in r.stdout, name
+        assert losses(tmp_path/name) == pytest.approx(losses(tmp_path/'one'), abs=1e-3), name
+        assert {p.name for p in (tmp_path/name/'checkpoints'/'step_000010').iterdir()} >= {'random_states_0.pkl', 'random_states_1.pkl'}
 
 def test_eos_is_learned_on_short_documents(tiny_model, tmp_path):
     model, tok = load_model(tiny_model)

@@ -4,19 +4,13 @@
 
 # %% ../nbs/11_cli.ipynb 2
 from __future__ import annotations
-import sys
+import importlib, sys
 from pathlib import Path
 import yaml
 from .core import ConfigError, StylefitError, config_parser
-from .train import TrainConfig
-from .sample import SampleConfig
-from .lora import LoraSettings
-from .pipeline import DataConfig, run_pipeline
-import importlib
-from .report import EvaluateConfig
 
 # %% auto 0
-__all__ = ['COMMANDS', 'SUBCOMMANDS', 'CONFIGS', 'parse_args', 'main']
+__all__ = ['COMMANDS', 'SUBCOMMANDS', 'run_configs', 'parse_args', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write runs/demo/report.html',
@@ -33,11 +27,18 @@ COMMANDS = {'demo': 'fine-tune the bundled model on the sample blog and write ru
 SUBCOMMANDS = {'bench': 'bench:main_bench', 'prepare': 'prepare:main_prepare', 'sample': 'sample:main_sample',
                'evaluate': 'report:main_evaluate', 'report': 'report:main_report', 'app': 'app:main_app',
                'serve': 'serve:main_serve', 'export': 'export:main_export'}
-CONFIGS = (DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig)
+def run_configs() -> tuple:
+    "The settings dataclasses of `stylefit demo` and `stylefit train` (imported on first use: they pull in torch)."
+    from stylefit.train import TrainConfig
+    from stylefit.sample import SampleConfig
+    from stylefit.lora import LoraSettings
+    from stylefit.pipeline import DataConfig
+    from stylefit.report import EvaluateConfig
+    return DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig
 
 def parse_args(command:str, argv:list[str]):
     "(DataConfig, TrainConfig, SampleConfig, LoraSettings, EvaluateConfig) for `command`, from flags or `--config FILE` (JSON/YAML)."
-    parser = config_parser(CONFIGS, prog=f'stylefit {command}', description=COMMANDS[command])
+    parser = config_parser(run_configs(), prog=f'stylefit {command}', description=COMMANDS[command])
     parser.add_argument('--lora', dest='use_lora', action='store_true', help='shorthand for --use_lora true')
     parser.add_argument('--out', dest='out_dir', help='the run folder (alias of --out_dir)')
     parser.set_defaults(**({'out_dir': 'runs/demo', 'overwrite': True, 'eval_samples': 2} if command == 'demo' else {'out_dir': None}))
@@ -61,11 +62,12 @@ def main(argv:list[str]|None=None) -> int:
               '\n\n`stylefit COMMAND --help` lists a command\'s options.', file=sys.stderr if argv and argv[0] not in ('-h', '--help') else sys.stdout)
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     try:
-        if argv[0] in ('demo', 'train'): run_pipeline(*parse_args(argv[0], argv[1:]))
+        if argv[0] in ('demo', 'train'):
+            from stylefit.pipeline import run_pipeline
+            run_pipeline(*parse_args(argv[0], argv[1:])); return 0
         mod, fn = SUBCOMMANDS[argv[0]].split(':')
         return getattr(importlib.import_module(f'stylefit.{mod}'), fn)(argv[1:])
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print('stylefit: interrupted', file=sys.stderr); return 130
-    return 0

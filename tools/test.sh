@@ -4,6 +4,7 @@
 # papermill with CI parameters, then pytest (last, so its closing line counts the tests).
 set -eo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null 2>&1 || echo "stylefit: could not install chromium; the browser tests (tests/test_app.py) will fail" >&2; }
 cd "$STYLEFIT_ROOT"
 echo "== nbdev_test"
 nbdev_test --flags slow --n_workers 2

@@ -137,6 +137,8 @@ def generate_samples(model, tokenizer, prompts:list[str], cfg:SampleConfig=Sampl
 def sample_prompts(model, tokenizer, prompts:list[str], cfg:SampleConfig=SampleConfig(), n:int=1) -> list[dict]:
     "`n` continuations per prompt (seeds `sample_seed`, `sample_seed + 1`, ...) as `[{prompt, seed, text}]`."
     if n < 1: raise ConfigError(None, f'n must be at least 1, got {n}')
+    check_sample_config(cfg)             # prompts are checked before they are repeated, so an error names the prompt, not the job
+    _check_prompts(tokenizer(list(prompts), add_special_tokens=False)['input_ids'], cfg, getattr(model.config, 'max_position_embeddings', None))
     jobs = [(p, cfg.sample_seed + k) for p in prompts for k in range(n)]
     texts = sample_texts(model, tokenizer, [p for p, _ in jobs], [s for _, s in jobs], cfg)
     return [{'prompt': p, 'seed': s, 'text': t} for (p, s), t in zip(jobs, texts)]
@@ -231,9 +233,12 @@ def main_sample(argv:list[str]) -> int:
     try:
         cfg.stop_sequences = [_unescape(s) for s in cfg.stop_sequences]; check_sample_config(cfg)
         if bool(args.prompt) == bool(args.prompts): raise ConfigError(None, 'give exactly one of --prompt TEXT or --prompts FILE')
+        if args.n < 1: raise ConfigError(None, f'n must be at least 1, got {args.n}')
         prompts = [_unescape(args.prompt)] if args.prompt else read_prompts(args.prompts)
         model, tok = load_for_sampling(args.model, log=lambda m: print(m, file=sys.stderr))
-        rows = sample_prompts(model, tok, prompts, cfg, args.n)
+        try: rows = sample_prompts(model, tok, prompts, cfg, args.n)
+        except ConfigError as e:                        # a prompt that does not fit: name the file it came from
+            raise (ConfigError(args.prompts, e.reason) if args.prompts and e.path is None else e) from None
     except StylefitError as e:
         print(f'stylefit: error: {e}', file=sys.stderr); return 2
     if args.out: atomic_write_text(args.out, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))

@@ -52,9 +52,11 @@ def test_sample_prints_and_cuts_at_stop_sequence(tiny_model):
     (['--prompt', 'x', '--prompts', 'p.txt'], 'give exactly one of --prompt TEXT or --prompts FILE'),
     (['--prompts', 'empty.txt'], 'empty.txt: holds no prompts'),
     (['--prompt', 'x', '--temperature', '-1'], 'temperature must be 0 (greedy) or more, got -1.0'),
+    (['--prompts', 'long.txt', '--n', '3'], "long.txt: prompt 2 is 1201 tokens; with max_new_tokens 80 it exceeds the model's context (256 tokens)"),
+    (['--prompt', 'x', '--n', '0'], 'n must be at least 1, got 0'),
 ])
 def test_sample_bad_input_is_one_line(tiny_model, tmp_path, args, expected):
-    (tmp_path/'empty.txt').write_text('\n\n')
+    (tmp_path/'empty.txt').write_text('\n\n'); (tmp_path/'long.txt').write_text('Tide:\n' + 'word ' * 300 + '\n')
     args = [str(tmp_path/a) if a.endswith('.txt') else a for a in args]
     r = run('sample', 'main_sample', '--model', tiny_model, *args)
     assert r.returncode == 2 and len(error_lines(r)) == 1 and expected in error_lines(r)[0], r.stderr[-2000:]

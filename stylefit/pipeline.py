@@ -6,7 +6,8 @@
 from __future__ import annotations
 import json, math, platform, time
 from types import SimpleNamespace
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForCausalLM
+from accelerate import init_empty_weights
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
@@ -113,14 +114,16 @@ def run_pipeline(data:DataConfig, tcfg:TrainConfig, scfg:SampleConfig, lora:Lora
     if audit: check_evaluate_config(ecfg)             # not after an hour of training
     train_rows, val_rows, skipped = load_rows(data, log if main else lambda s: None)
     model_dir = resolve_model_dir(data.base_model)
-    check_config(tcfg, SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)))   # the context size, before any work
+    model_cfg = AutoConfig.from_pretrained(model_dir)
+    check_config(tcfg, SimpleNamespace(config=model_cfg))   # the context size, before any work
+    if lora.use_lora:                                         # target modules, on a weightless copy of the architecture
+        with init_empty_weights(): check_lora(lora, AutoModelForCausalLM.from_config(model_cfg))
     out = Path(tcfg.out_dir)
     if main:
         prepare_run_dir(tcfg, resume=data.resume, overwrite=data.overwrite, extra={'data': asdict(data), 'sample': asdict(scfg), 'lora': asdict(lora)})
         write_split(out/'data', train_rows, val_rows)
     state.wait_for_everyone()
     model, tok = load_model(model_dir)
-    if lora.use_lora: check_lora(lora, model)       # target modules this model lacks: before measuring anything
     if added := add_control_tokens(tok, model, control_kinds(data)): log(f'added control tokens {added} (embeddings resized)')
     train_blocks = pack_examples(tokenize_rows(train_rows, tok), tcfg.block_size)
     val_blocks = pack_examples(tokenize_rows(val_rows, tok), tcfg.block_size, drop_last=False)

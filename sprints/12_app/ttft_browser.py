@@ -2,7 +2,7 @@
 
 Run from the repository root: `python sprints/12_app/ttft_browser.py` (after `source tools/env.sh`).
 The run folder is fabricated (its final/ links to the bundled model), so no run is needed."""
-import json, os, sys, tempfile, time
+import json, os, shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]/'tests'))
 import test_app as T                       # the browser tests' App (subprocess) and Page (error checks)
@@ -33,5 +33,5 @@ try:
                   f'the app says: {page.locator("#compare-info").inner_text()}', flush=True)
         pg.check(); b.close()
 finally:
-    app.stop()
+    app.stop(); shutil.rmtree(root)
 print('load average', os.getloadavg())

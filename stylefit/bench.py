@@ -4,8 +4,8 @@
 
 # %% ../nbs/06b_bench.ipynb 2
 from __future__ import annotations
-import json, math, os, threading, time
-from dataclasses import dataclass
+import json, math, os, re, threading, time
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
@@ -18,8 +18,9 @@ from .train import TrainConfig, train
 from .lora import LoraSettings, apply_lora
 
 # %% auto 0
-__all__ = ['VARIANTS', 'matmul_peak_gflops', 'train_flops_per_token', 'RssPeak', 'bench_documents', 'seed_trainer_pad512',
-           'trainer_packed', 'stylefit_loop', 'load_bench_model', 'run_bench', 'BenchArgs', 'main_bench']
+__all__ = ['VARIANTS', 'BENCH_LORA', 'matmul_peak_gflops', 'train_flops_per_token', 'RssPeak', 'bench_documents',
+           'seed_trainer_pad512', 'trainer_packed', 'stylefit_loop', 'load_bench_model', 'run_bench', 'BenchArgs',
+           'main_bench']
 
 # %% ../nbs/06b_bench.ipynb 6
 def matmul_peak_gflops(n:int=2048, repeats:int=8, device=None, dtype=torch.float32) -> float:
@@ -53,10 +54,12 @@ class RssPeak:
     def __exit__(self, *exc): self._sample(); self._stop.set(); self._t.join()
 
 # %% ../nbs/06b_bench.ipynb 12
-def bench_documents(tok, real_tokens:int) -> list[list[int]]:
-    "Token ids (+EOS) of the sample blog's paragraphs, in order, until `real_tokens` (at least) are reached."
+def bench_documents(tok, real_tokens:int, doc_unit:str='paragraph') -> list[list[int]]:
+    "Token ids (+EOS) of the sample blog's paragraphs (or sentences), in order, until `real_tokens` (at least) are reached."
+    if doc_unit not in ('paragraph', 'sentence'): raise ConfigError(None, f"doc_unit must be 'paragraph' or 'sentence', got {doc_unit!r}")
     docs, _ = read_jekyll(sample_corpus_dir())
     paras = [Document(p.strip(), d.source) for d in docs for p in d.text.split('\n\n') if len(p.split()) >= 5]
+    if doc_unit == 'sentence': paras = [Document(s, p.source) for p in paras for s in re.split(r'(?<=[.!?])\s+', p.text) if len(s.split()) >= 3]
     ids, total = [], 0
     for x in tokenize_documents(paras, tok):
         if total >= real_tokens: break
@@ -94,17 +97,18 @@ def seed_trainer_pad512(model, tok, docs, seq_len=512, out_dir='/tmp/bench', bat
     real = (steps - 1) * batch_size * sum(map(len, docs)) / len(docs)  # Trainer shuffles: expected real tokens of the timed steps
     return {'real_tokens': real, 'seconds': sum(secs[1:]), 'padding_fraction': 1 - sum(map(len, docs)) / (len(docs) * seq_len), 'seq_len': seq_len}
 
-def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2):
-    "🤗 Trainer on the same documents packed into full blocks (EOS between documents)."
+def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora:LoraSettings|None=None):
+    "🤗 Trainer on the same documents packed into full blocks (EOS between documents); with `lora`, on LoRA adapters."
+    if lora: model = apply_lora(model, lora)
     blocks = pack_blocks(docs, seq_len)
     rows = [{'input_ids': torch.tensor(b), 'labels': torch.tensor(b)} for b in blocks]
     steps = max(2, len(rows) // batch_size)
     secs = _trainer_run(model, rows, batch_size, steps, out_dir)
     return {'real_tokens': (len(secs) - 1) * batch_size * seq_len, 'seconds': sum(secs[1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
 
-def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora=False):
-    "The stylefit loop (full fine-tune or LoRA r=16) on the same packed blocks."
-    if lora: model = apply_lora(model, LoraSettings(use_lora=True, lora_r=16))
+def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora:LoraSettings|None=None):
+    "The stylefit loop (full fine-tune, or LoRA adapters with `lora`) on the same packed blocks."
+    if lora: model = apply_lora(model, lora)
     blocks = pack_blocks(docs, seq_len)
     steps = max(2, len(blocks) // batch_size)
     cfg = TrainConfig(out_dir=str(out_dir), block_size=seq_len, batch_size=batch_size, max_steps=steps, eval_interval=10**9,
@@ -112,8 +116,10 @@ def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_siz
     r = train(model, blocks, blocks[:1], cfg, log=lambda s: None)
     return {'real_tokens': (steps - 1) * batch_size * seq_len, 'seconds': sum(h['step_seconds'] for h in r['history'][1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
 
-VARIANTS = {'seed_trainer_pad512': seed_trainer_pad512, 'trainer_packed': trainer_packed,
-            'stylefit_full': stylefit_loop, 'stylefit_lora': lambda *a, **k: stylefit_loop(*a, lora=True, **k)}
+# Variants named *_lora get the LoRA settings of the run (r=16 and LoraSettings' defaults unless told otherwise).
+VARIANTS = {'seed_trainer_pad512': seed_trainer_pad512, 'trainer_packed': trainer_packed, 'trainer_packed_lora': trainer_packed,
+            'stylefit_full': stylefit_loop, 'stylefit_lora': stylefit_loop}
+BENCH_LORA = LoraSettings(use_lora=True, lora_r=16)
 
 # %% ../nbs/06b_bench.ipynb 15
 def load_bench_model(name:str):
@@ -123,13 +129,14 @@ def load_bench_model(name:str):
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(d)), AutoTokenizer.from_pretrained(d)
     return load_model(name)
 
-def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIANTS), out_dir='runs/bench', seq_len:int=512, log=print) -> dict:
+def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIANTS), out_dir='runs/bench', seq_len:int=512,
+              doc_unit:str='paragraph', lora:LoraSettings=BENCH_LORA, log=print) -> dict:
     "Measure each variant; return {'matmul_peak_gflops', 'variants': [...]} (see `stylefit bench`)."
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown: raise ConfigError(None, f'unknown variants {unknown}; choose from {list(VARIANTS)}')
     on_gpu = torch.cuda.is_available()
     _, tok = load_bench_model(model_name)
-    docs = [d[:seq_len] for d in bench_documents(tok, real_tokens)]
+    docs = [d[:seq_len] for d in bench_documents(tok, real_tokens, doc_unit)]
     peak = matmul_peak_gflops(4096 if on_gpu else 2048, dtype=torch.bfloat16 if on_gpu else torch.float32)
     log(f'{len(docs)} documents, {sum(map(len, docs)):,} real tokens; matmul peak {peak:,.0f} GFLOP/s')
     results = []
@@ -137,14 +144,14 @@ def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIA
         model, _ = load_bench_model(model_name)
         if on_gpu: model = model.cuda(); torch.cuda.reset_peak_memory_stats()
         flops = train_flops_per_token(model, seq_len, lora=name.endswith('lora'))
-        with RssPeak() as mem: r = VARIANTS[name](model, tok, docs, seq_len, Path(out_dir)/name)
+        with RssPeak() as mem: r = VARIANTS[name](model, tok, docs, seq_len, Path(out_dir)/name, **({'lora': lora} if name.endswith('lora') else {}))
         tps = r['real_tokens'] / r['seconds']
         results.append({'name': name, 'real_tokens_per_s': round(tps, 2), 'padding_fraction': round(r['padding_fraction'], 4),
                         'peak_rss_mb': round(mem.mb, 1), 'mfu': round(tps * flops / (peak * 1e9), 4), 'real_tokens': r['real_tokens'],
                         'seconds': round(r['seconds'], 2), **({'peak_gpu_mb': round(torch.cuda.max_memory_allocated() / 2**20, 1)} if on_gpu else {})})
         log(f"{name:22} {tps:9.1f} real tok/s | padding {r['padding_fraction']:6.1%} | peak RSS {mem.mb:7.0f} MiB | MFU {results[-1]['mfu']:6.1%}")
         del model
-    return {'model': model_name, 'device': torch.cuda.get_device_name() if on_gpu else f'CPU, {torch.get_num_threads()} threads',
+    return {'model': model_name, 'doc_unit': doc_unit, 'lora': {'lora_r': lora.lora_r, 'lora_dropout': lora.lora_dropout}, 'device': torch.cuda.get_device_name() if on_gpu else f'CPU, {torch.get_num_threads()} threads',
             'matmul_peak_gflops': round(peak, 1), 'variants': results}
 
 # %% ../nbs/06b_bench.ipynb 18
@@ -157,10 +164,14 @@ class BenchArgs:
     json: str = ''                       # also write the figures to this file
     out_dir: str = 'runs/bench'          # scratch folder for the variants
     seq_len: int = 512                   # padded length (seed recipe) and block size (packed variants)
+    doc_unit: str = 'paragraph'          # one document per 'paragraph' or per 'sentence' of the sample blog
+    lora_r: int = 16                     # rank of the LoRA variants' adapters
+    lora_dropout: float = LoraSettings.lora_dropout  # dropout of the LoRA variants' adapters
 
 def main_bench(argv:list[str]) -> int:
     "`stylefit bench`: measure the variants, print the table, optionally write JSON."
     a, = config_parser(BenchArgs, prog='stylefit bench').parse_args_into_dataclasses(argv)
-    res = run_bench(a.model, a.real_tokens, tuple(v.strip() for v in a.variants.split(',') if v.strip()), a.out_dir, a.seq_len)
+    res = run_bench(a.model, a.real_tokens, tuple(v.strip() for v in a.variants.split(',') if v.strip()), a.out_dir, a.seq_len,
+                    a.doc_unit, replace(BENCH_LORA, lora_r=a.lora_r, lora_dropout=a.lora_dropout))
     if a.json: atomic_write_json(a.json, res); print(f'wrote {a.json}')
     return 0

@@ -104,3 +104,19 @@ def test_other_architectures_get_a_clear_gguf_error_but_export_to_hf(tiny_model,
     assert not (tmp_path/'g').exists()
     rep = export(tmp_path/'gpt2', ExportArgs(format='hf', dtype='f16', out=str(tmp_path/'h')), log=lambda m: None)
     assert 0 < rep['check']['max_abs_logit_diff'] <= rep['check']['tolerance'] and rep['stop_tokens'] == ['<|endoftext|>']
+
+def test_llama_cpp_reads_the_gguf_like_transformers(lora_run, tmp_path):
+    "llama.cpp itself (llama-cpp-python: optional, not in the project's environment) reads the tokens, logits and stops we wrote."
+    llama_cpp = pytest.importorskip('llama_cpp')
+    import numpy as np
+    from stylefit.export import logits_on
+    rep = export(lora_run, ExportArgs(format='gguf', dtype='f32', out=str(tmp_path/'g')), log=lambda m: None)
+    adapter_model, tok = load_for_sampling(lora_run, log=lambda m: None)
+    llm = llama_cpp.Llama(model_path=str(tmp_path/'g'/'stylefit-meg-run.gguf'), n_ctx=256, logits_all=True, verbose=False, n_threads=2)
+    text = check_text(tok); ids = tok(text)['input_ids']
+    assert llm.tokenize(text.encode('utf-8'), add_bos=False, special=True) == ids                    # llama.cpp's tokenizer agrees
+    llm.eval(ids)
+    assert np.abs(np.array(llm.scores[:len(ids)]) - logits_on(adapter_model, ids).numpy()).max() < 1e-3  # f32 weights, f16 KV cache
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    assert {tok.convert_ids_to_tokens(i) for i in range(len(tok)) if llama_cpp.llama_vocab_is_eog(vocab, i)} == set(rep['stop_tokens'])   # it stops where Ollama is told to
+    assert llm.metadata['tokenizer.chat_template'] == CHATML

@@ -78,7 +78,9 @@ def logit_diff(x:torch.Tensor, y:torch.Tensor) -> dict:
     return {'max_abs_logit_diff': (x - y).abs().max().item(), 'mean_abs_logit_diff': (x - y).abs().mean().item(),
             'argmax_agreement': (x.argmax(-1) == y.argmax(-1)).float().mean().item(), 'logit_scale': x.abs().max().item()}
 
-def compare_logits(a, b, ids:list[int]) -> dict: "`logit_diff` of models `a` and `b` on `ids`."; return logit_diff(logits_on(a, ids), logits_on(b, ids))
+def compare_logits(a, b, ids:list[int]) -> dict:
+    "`logit_diff` of models `a` and `b` on `ids`."
+    return logit_diff(logits_on(a, ids), logits_on(b, ids))
 
 def load_merged(run, log=print):
     "(model, tokenizer, info) for `run` as one plain float32 model; a LoRA adapter is merged in and the merge checked."

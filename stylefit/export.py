@@ -35,7 +35,7 @@ class ExportArgs:
     format: str = 'gguf'    # hf: a merged safetensors folder; gguf: one file for llama.cpp/Ollama, plus a Modelfile
     dtype: str = 'f16'      # f32 (exact), f16 (half the size; default) or q8_0 (gguf only, about a quarter of f32)
     out: str = ''           # the folder to write: new, empty, or an earlier export (it is replaced atomically)
-    name: str = ''          # name of the .gguf file and of the Ollama model (default: stylefit-RUNNAME)
+    name: str = ''          # name of the .gguf file and of the Ollama model; empty means stylefit-RUNNAME
 
 def check_export_args(run, args:ExportArgs) -> Path:
     "The output folder for `args`, or `ConfigError` saying what is wrong, before anything is loaded."

@@ -14,7 +14,7 @@ import torch
 from accelerate import PartialState
 from .core import DataError, atomic_dir, atomic_write_json, atomic_write_text, peak_rss_mb, sample_corpus_dir
 from .sources import Document, read_jekyll
-from .clean import clean_documents, split_documents
+from .clean import CleanConfig, clean_corpus, split_documents
 from .model import BUNDLED, load_model, resolve_model_dir
 from .pack import pack_examples, tokenize_rows
 from .train import TrainConfig, check_config, prepare_run_dir, train
@@ -65,11 +65,11 @@ def load_rows(cfg:DataConfig, log=print) -> tuple[list[dict], list[dict], list]:
         log(f'prepared data: {len(train_rows)} train rows, {len(val_rows)} held-out rows')
         return train_rows, val_rows, []
     docs, skipped = read_jekyll(data_dir, cfg.include_drafts)
-    docs, dropped = clean_documents(docs, cfg.min_words)
-    skipped += dropped
+    cleaned = clean_corpus(docs, CleanConfig(min_words=cfg.min_words))   # as `stylefit prepare`: near-duplicates too
+    docs, skipped = cleaned.kept, skipped + cleaned.dropped
     for s in skipped: log(f'skipped {s.source}: {s.reason}')
     if len(docs) < 2: raise DataError(data_dir, f'only {len(docs)} usable document(s); need at least 2')
-    train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.split_seed)
+    train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.split_seed, cleaned.groups)
     log(f'{len(docs)} documents ({sum(len(d.text.split()) for d in docs):,} words): {len(train_docs)} train, {len(val_docs)} held out')
     return [asdict(d) for d in train_docs], [asdict(d) for d in val_docs], skipped
 

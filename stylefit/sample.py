@@ -18,8 +18,8 @@ from .model import load_model
 
 # %% auto 0
 __all__ = ['SampleConfig', 'check_sample_config', 'prompts_from_documents', 'pad_token_id', 'cut_at_stop', 'SeededSampler',
-           'sample_texts', 'generate_samples', 'sample_prompts', 'stream_sample', 'load_for_sampling', 'SampleArgs',
-           'read_prompts', 'main_sample']
+           'sample_texts', 'generate_samples', 'sample_prompts', 'finish_reason', 'stream_sample', 'load_for_sampling',
+           'SampleArgs', 'read_prompts', 'main_sample']
 
 # %% ../nbs/07_sample.ipynb 6
 @dataclass
@@ -148,8 +148,15 @@ class _Cancelled(StoppingCriteria):
     def __init__(self, event): self.event = event
     def __call__(self, input_ids, scores, **kwargs): return self.event.is_set()
 
-def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(), seed:int|None=None) -> Iterator[str]:
-    "Yield the continuation of `prompt` in pieces as it is generated; joined, they equal `sample_texts` with `seed`."
+def finish_reason(tokenizer, new_ids:list[int], cfg:SampleConfig) -> str:
+    "'stop' if EOS, pad or a stop sequence ended the generated tokens `new_ids`, 'length' if `max_new_tokens` ran out first."
+    end = next((j for j, t in enumerate(new_ids) if t in (tokenizer.eos_token_id, pad_token_id(tokenizer))), None)
+    raw = tokenizer.decode(new_ids if end is None else new_ids[:end], skip_special_tokens=False)   # special-token stops (<|im_end|>) show only here
+    stopped = end is not None or len(new_ids) < cfg.max_new_tokens or any(s and s in raw for s in cfg.stop_sequences)
+    return 'stop' if stopped else 'length'
+
+def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(), seed:int|None=None, info:dict|None=None) -> Iterator[str]:
+    "Yield the continuation of `prompt` in pieces as it is generated; joined, they equal `sample_texts` with `seed`. At the end, `info` gets `finish_reason` and `completion_tokens`."
     check_sample_config(cfg)
     ids = tokenizer(prompt, add_special_tokens=False)['input_ids']
     _check_prompts([ids], cfg, getattr(model.config, 'max_position_embeddings', None))
@@ -157,12 +164,12 @@ def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(),
     device = next(model.parameters()).device
     streamer, cancel = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True), threading.Event()
     kwargs = _generate_kwargs(cfg, [cfg.sample_seed if seed is None else seed], pad, eos)
-    failed = []
+    failed, done = [], []
     def work():
         try:
             with torch.no_grad():
-                model.generate(input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
-                               tokenizer=tokenizer, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **kwargs)
+                done.append(model.generate(input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                               tokenizer=tokenizer, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **kwargs))
         except BaseException as e: failed.append(e); streamer.end()     # unblock the reader, re-raise there
     thread = threading.Thread(target=work, daemon=True); thread.start()
     text, sent, hold = '', 0, max(map(len, stops), default=1) - 1
@@ -175,6 +182,9 @@ def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(),
         if (rest := cut_at_stop(text, stops)[sent:]): yield rest
     finally:
         cancel.set(); thread.join()
+        if done and info is not None:
+            new = done[0][0, len(ids):].tolist()
+            info.update(finish_reason=finish_reason(tokenizer, new, cfg), completion_tokens=len(new))
 
 # %% ../nbs/07_sample.ipynb 25
 def _is_run_dir(p:Path) -> bool:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from .core import ConfigError, StylefitError, config_parser
 from .pack import _chat_parts
-from .sample import (SampleConfig, _check_prompts, _generate_kwargs, check_sample_config, cut_at_stop, load_for_sampling,
-                     pad_token_id, stream_sample)
+from .sample import (SampleConfig, _check_prompts, _generate_kwargs, check_sample_config, cut_at_stop, finish_reason,
+                             load_for_sampling, pad_token_id, stream_sample)
 
 # %% auto 0
 __all__ = ['PLAIN_CHAT', 'APIError', 'validation_message', 'StreamOptions', 'CompletionRequest', 'TextPart', 'ChatMessage',
@@ -143,11 +143,8 @@ def complete(model, tokenizer, prompt:str, cfg:SampleConfig, seed:int) -> tuple[
                          tokenizer=tokenizer, **_generate_kwargs(cfg, [seed], pad, eos))
     row = out[0, len(ids):].tolist()
     end = next((j for j, t in enumerate(row) if t in (eos, pad)), None)
-    kept = row if end is None else row[:end]
-    text = cut_at_stop(tokenizer.decode(kept, skip_special_tokens=True), cfg.stop_sequences)
-    raw = tokenizer.decode(kept, skip_special_tokens=False)             # a special-token stop (<|im_end|>) is only seen here
-    stopped = end is not None or len(row) < cfg.max_new_tokens or any(s and s in raw for s in cfg.stop_sequences)
-    return text, 'stop' if stopped else 'length', len(row)
+    text = cut_at_stop(tokenizer.decode(row if end is None else row[:end], skip_special_tokens=True), cfg.stop_sequences)
+    return text, finish_reason(tokenizer, row, cfg), len(row)
 
 @contextlib.contextmanager
 def count_steps(model):
@@ -210,7 +207,8 @@ async def _events(st, chat:bool, rid:str, prompt:str, prompt_tokens:int, cfg:Sam
     try:
         async with st.queue.slot():
             with count_steps(st.model) as steps:
-                pieces = stream_sample(st.model, st.tokenizer, prompt, cfg, seed)
+                info = {}
+                pieces = stream_sample(st.model, st.tokenizer, prompt, cfg, seed, info)
                 try:
                     if chat: yield _sse(chunk_body(chat, rid, created, st.model_name, '', role=True))
                     while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
@@ -219,10 +217,10 @@ async def _events(st, chat:bool, rid:str, prompt:str, prompt_tokens:int, cfg:Sam
                     _log.info(f'{rid}: client went away; stream stopped after {steps[0]} of {cfg.max_new_tokens} tokens'); raise
                 finally:
                     with anyio.CancelScope(shield=True): await anyio.to_thread.run_sync(pieces.close)   # stops generate
-        yield _sse(chunk_body(chat, rid, created, st.model_name, finish='length' if steps[0] >= cfg.max_new_tokens else 'stop'))
+        yield _sse(chunk_body(chat, rid, created, st.model_name, finish=info['finish_reason']))
         if include_usage:
             yield _sse({**chunk_body(chat, rid, created, st.model_name), 'choices': [],
-                        'usage': {'prompt_tokens': prompt_tokens, 'completion_tokens': steps[0], 'total_tokens': prompt_tokens + steps[0]}})
+                        'usage': {'prompt_tokens': prompt_tokens, 'completion_tokens': info['completion_tokens'], 'total_tokens': prompt_tokens + info['completion_tokens']}})
         yield 'data: [DONE]\n\n'
     except APIError as e: yield _sse(e.body())
     except StylefitError as e: yield _sse(APIError(400, str(e)).body())

@@ -77,6 +77,11 @@ def test_an_answer_that_ends_with_eos_is_stop(client, local):
     text, finish, n = complete(model, tok, PROMPT, SampleConfig(max_new_tokens=100), 1)
     r = client.completions.create(model='tiny', prompt=PROMPT, seed=1, max_tokens=100)
     assert (r.choices[0].text, r.choices[0].finish_reason, r.usage.completion_tokens) == (text, finish, n) == (text, 'stop', 66)
+    # EOS as the very last allowed token is still a stop, streamed or not
+    whole = client.completions.create(model='tiny', prompt=PROMPT, seed=1, max_tokens=66)
+    chunks = list(client.completions.create(model='tiny', prompt=PROMPT, seed=1, max_tokens=66, stream=True, stream_options={'include_usage': True}))
+    assert whole.choices[0].finish_reason == [c.choices[0].finish_reason for c in chunks if c.choices][-1] == 'stop'
+    assert whole.usage.completion_tokens == chunks[-1].usage.completion_tokens == 66
 
 def test_chat_answer_continues_the_plain_chat_prompt(client, local):
     model, tok = local

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_bench.ipynb 2
 from __future__ import annotations
-import json, math, os, re, threading, time
+import json, math, os, re, statistics, threading, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
@@ -94,8 +94,8 @@ def seed_trainer_pad512(model, tok, docs, seq_len=512, out_dir='/tmp/bench', bat
              'labels': torch.tensor(d + [IGNORE_INDEX] * (seq_len - len(d)))} for d in docs]
     steps = max(2, math.ceil(len(rows) / batch_size))
     secs = _trainer_run(model, rows, batch_size, steps, out_dir)
-    real = (steps - 1) * batch_size * sum(map(len, docs)) / len(docs)  # Trainer shuffles: expected real tokens of the timed steps
-    return {'real_tokens': real, 'seconds': sum(secs[1:]), 'padding_fraction': 1 - sum(map(len, docs)) / (len(docs) * seq_len), 'seq_len': seq_len}
+    per_step = batch_size * sum(map(len, docs)) / len(docs)            # Trainer shuffles: the expected real tokens of a step
+    return {'real_tokens_per_step': per_step, 'step_seconds': secs, 'padding_fraction': 1 - sum(map(len, docs)) / (len(docs) * seq_len), 'seq_len': seq_len}
 
 def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora:LoraSettings|None=None):
     "🤗 Trainer on the same documents packed into full blocks (EOS between documents); with `lora`, on LoRA adapters."
@@ -104,7 +104,7 @@ def trainer_packed(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_si
     rows = [{'input_ids': torch.tensor(b), 'labels': torch.tensor(b)} for b in blocks]
     steps = max(2, len(rows) // batch_size)
     secs = _trainer_run(model, rows, batch_size, steps, out_dir)
-    return {'real_tokens': (len(secs) - 1) * batch_size * seq_len, 'seconds': sum(secs[1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
+    return {'real_tokens_per_step': batch_size * seq_len, 'step_seconds': secs, 'padding_fraction': 0.0, 'seq_len': seq_len}
 
 def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_size=2, lora:LoraSettings|None=None):
     "The stylefit loop (full fine-tune, or LoRA adapters with `lora`) on the same packed blocks."
@@ -114,7 +114,7 @@ def stylefit_loop(model, tok, docs, seq_len=512, out_dir='/tmp/bench', batch_siz
     cfg = TrainConfig(out_dir=str(out_dir), block_size=seq_len, batch_size=batch_size, max_steps=steps, eval_interval=10**9,
                       save_interval=10**9, learning_rate=1e-4, mixed_precision='bf16' if torch.cuda.is_available() else 'no')
     r = train(model, blocks, blocks[:1], cfg, log=lambda s: None)
-    return {'real_tokens': (steps - 1) * batch_size * seq_len, 'seconds': sum(h['step_seconds'] for h in r['history'][1:]), 'padding_fraction': 0.0, 'seq_len': seq_len}
+    return {'real_tokens_per_step': batch_size * seq_len, 'step_seconds': [h['step_seconds'] for h in r['history']], 'padding_fraction': 0.0, 'seq_len': seq_len}
 
 # Variants named *_lora get the LoRA settings of the run (r=16 and LoraSettings' defaults unless told otherwise).
 VARIANTS = {'seed_trainer_pad512': seed_trainer_pad512, 'trainer_packed': trainer_packed, 'trainer_packed_lora': trainer_packed,
@@ -145,10 +145,11 @@ def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIA
         if on_gpu: model = model.cuda(); torch.cuda.reset_peak_memory_stats()
         flops = train_flops_per_token(model, seq_len, lora=name.endswith('lora'))
         with RssPeak() as mem: r = VARIANTS[name](model, tok, docs, seq_len, Path(out_dir)/name, **({'lora': lora} if name.endswith('lora') else {}))
-        tps = r['real_tokens'] / r['seconds']
+        timed = r['step_seconds'][1:]                              # the first step is warm-up; the median step resists a noisy neighbour
+        tps = r['real_tokens_per_step'] / statistics.median(timed)
         results.append({'name': name, 'real_tokens_per_s': round(tps, 2), 'padding_fraction': round(r['padding_fraction'], 4),
-                        'peak_rss_mb': round(mem.mb, 1), 'mfu': round(tps * flops / (peak * 1e9), 4), 'real_tokens': r['real_tokens'],
-                        'seconds': round(r['seconds'], 2), **({'peak_gpu_mb': round(torch.cuda.max_memory_allocated() / 2**20, 1)} if on_gpu else {})})
+                        'peak_rss_mb': round(mem.mb, 1), 'mfu': round(tps * flops / (peak * 1e9), 4), 'real_tokens_per_step': round(r['real_tokens_per_step'], 1),
+                        'step_seconds': [round(s, 3) for s in r['step_seconds']], **({'peak_gpu_mb': round(torch.cuda.max_memory_allocated() / 2**20, 1)} if on_gpu else {})})
         log(f"{name:22} {tps:9.1f} real tok/s | padding {r['padding_fraction']:6.1%} | peak RSS {mem.mb:7.0f} MiB | MFU {results[-1]['mfu']:6.1%}")
         del model
     return {'model': model_name, 'doc_unit': doc_unit, 'lora': {'lora_r': lora.lora_r, 'lora_dropout': lora.lora_dropout}, 'device': torch.cuda.get_device_name() if on_gpu else f'CPU, {torch.get_num_threads()} threads',

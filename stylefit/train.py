@@ -16,9 +16,9 @@ from .core import ConfigError, StylefitError, atomic_dir, atomic_write_json
 from .pack import IGNORE_INDEX, blocks_tensor
 
 # %% auto 0
-__all__ = ['TrainConfig', 'check_config', 'as_example', 'evaluate_loss', 'perplexity_of', 'batch_indices', 'param_groups',
-           'latest_checkpoint', 'trainable_only', 'save_checkpoint', 'prepare_run_dir', 'TrainingError', 'train_step',
-           'train']
+__all__ = ['PLAIN_HEAD_ARCHS', 'CE_CHUNK_ELEMENTS', 'TrainConfig', 'check_config', 'as_example', 'evaluate_loss', 'perplexity_of',
+           'batch_indices', 'param_groups', 'latest_checkpoint', 'trainable_only', 'save_checkpoint', 'prepare_run_dir',
+           'ChunkedLinearCrossEntropy', 'chunked_ce_weight', 'causal_lm_loss', 'TrainingError', 'train_step', 'train']
 
 # %% ../nbs/06_train.ipynb 5
 @dataclass
@@ -43,6 +43,7 @@ class TrainConfig:
     patience: int = 0                    # stop after N evaluations without a better val loss (0: never)
     keep_checkpoints: int = 2            # newest checkpoints kept (the best one is always kept too)
     gradient_checkpointing: bool = False # recompute activations in backward: less memory, ~30% slower
+    chunked_cross_entropy: bool = True   # loss and head gradient in chunks: never holds batch × block × vocab logits (fp32, plain heads)
     report_to: str = 'none'              # 'tensorboard' to also log through Accelerate's tracker
     price_per_hour: float = 0.0          # machine price per hour, for the cost estimate in results (0: none)
 
@@ -158,16 +159,56 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
     return out
 
 # %% ../nbs/06_train.ipynb 17
+PLAIN_HEAD_ARCHS = {'llama', 'mistral', 'qwen2', 'qwen3'}   # logits = lm_head(last hidden state), nothing after (no soft-capping, no logit scale)
+CE_CHUNK_ELEMENTS = 2**22                                  # logits per chunk: 16 MiB in fp32, below glibc's 32 MiB mmap threshold
+
+class ChunkedLinearCrossEntropy(torch.autograd.Function):
+    "Summed cross-entropy of `hidden @ weight.T` against `labels`, chunk by chunk, gradients computed in forward (no library does this on CPU)."
+    @staticmethod
+    def forward(ctx, hidden, weight, labels):
+        chunk = max(1, CE_CHUNK_ELEMENTS // weight.shape[0])
+        loss, grad_h = hidden.new_zeros(()), torch.empty_like(hidden)
+        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None   # LoRA: the frozen head needs no weight gradient
+        for s in range(0, len(hidden), chunk):
+            h, y = hidden[s:s + chunk], labels[s:s + chunk]
+            keep, target = (y != IGNORE_INDEX)[:, None], y.clamp_min(0)[:, None]
+            logits = h @ weight.T
+            lse = logits.logsumexp(-1, keepdim=True)
+            loss += ((lse - logits.gather(1, target)) * keep).sum()
+            p = logits.sub_(lse).exp_().mul_(keep)                       # softmax of the kept rows, in place: d loss / d logits ...
+            p.scatter_add_(1, target, -keep.to(p.dtype))                  # ... minus the one-hot label
+            grad_h[s:s + chunk] = p @ weight
+            if grad_w is not None: grad_w.addmm_(p.T, h)
+        ctx.save_for_backward(grad_h, grad_w)
+        return loss
+    @staticmethod
+    def backward(ctx, g):
+        grad_h, grad_w = ctx.saved_tensors                               # scaled in place: a copy of the head's gradient would cost 113 MiB
+        return grad_h.mul_(g), (grad_w.mul_(g) if grad_w is not None else None), None
+
+def chunked_ce_weight(model):
+    "The output-embedding matrix when `model`'s loss can be computed by `ChunkedLinearCrossEntropy`, else None."
+    head = model.get_output_embeddings()
+    plain = getattr(model.config, 'model_type', None) in PLAIN_HEAD_ARCHS and type(head) is torch.nn.Linear and head.bias is None
+    return head.weight if plain else None
+
+def causal_lm_loss(model, x, y, ce_weight=None):
+    "Summed next-token NLL of a batch: HF's loss, or with `ce_weight` the chunked one that never holds the batch × tokens × vocab logits."
+    if ce_weight is None: return model(input_ids=x, labels=y, num_items_in_batch=1).loss
+    h = model(input_ids=x, output_hidden_states=True, logits_to_keep=1).hidden_states[-1][:, :-1]
+    return ChunkedLinearCrossEntropy.apply(h.reshape(-1, h.size(-1)), ce_weight, y[:, 1:].reshape(-1))
+
+# %% ../nbs/06_train.ipynb 20
 class TrainingError(StylefitError): "Training cannot go on (for example, the loss became NaN)."
 
-def train_step(model, micro_batches, accelerator, optimizer, scheduler, max_grad_norm) -> float:
+def train_step(model, micro_batches, accelerator, optimizer, scheduler, max_grad_norm, ce_weight=None) -> float:
     "One optimizer step over this rank's `micro_batches` [(ids, labels)], normalised by the step's real tokens."
     local = torch.tensor(sum((y[:, 1:] != IGNORE_INDEX).sum().item() for _, y in micro_batches), device=accelerator.device)
     n_items = accelerator.reduce(local.clone(), 'sum').item() if accelerator.num_processes > 1 else local.item()
     step_loss = torch.zeros((), device=accelerator.device)
     for x, y in micro_batches:
         with accelerator.autocast():
-            loss = model(input_ids=x, labels=y, num_items_in_batch=max(n_items, 1)).loss * accelerator.num_processes
+            loss = causal_lm_loss(model, x, y, ce_weight) / max(n_items, 1) * accelerator.num_processes
         accelerator.backward(loss); step_loss += loss.detach() / accelerator.num_processes
     step_loss = accelerator.reduce(step_loss, 'sum').item() if accelerator.num_processes > 1 else step_loss.item()
     if not math.isfinite(step_loss): optimizer.zero_grad(set_to_none=True); return step_loss
@@ -197,7 +238,7 @@ def _micro_batches(step, cfg, ids, labels, accelerator):
         out.append((ids[idx].to(accelerator.device), labels[idx].to(accelerator.device)))
     return out
 
-# %% ../nbs/06_train.ipynb 19
+# %% ../nbs/06_train.ipynb 22
 def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:bool=False, log=print) -> dict:
     "Fine-tune `model` in place on packed `train_blocks`, evaluating on `val_blocks`; return run figures."
     check_config(cfg, model); set_seed(cfg.seed)
@@ -218,18 +259,19 @@ def train(model, train_blocks:list, val_blocks:list, cfg:TrainConfig, resume:boo
     # The scheduler is not prepared: Accelerate would step it once per process, but our processes share one global batch.
     model, optimizer = accelerator.prepare(model, optimizer); accelerator.register_for_checkpointing(scheduler)
     frozen = any(not p.requires_grad for p in model.parameters())
+    ce_weight = chunked_ce_weight(accelerator.unwrap_model(model)) if cfg.chunked_cross_entropy and cfg.mixed_precision == 'no' else None
     if frozen: accelerator.register_save_state_pre_hook(trainable_only)
     step, state, history = _restore(accelerator, out, resume, log, strict=not frozen)
     best, best_step, bad_evals = state.get('best_val_loss', math.inf), state.get('best_step'), state.get('bad_evals', 0)
     step_tokens = cfg.batch_size * cfg.grad_accum_steps * cfg.block_size
     log(f'training: {len(ids)} blocks of {cfg.block_size} tokens ({ids.numel():,} tokens), {accelerator.num_processes} process(es) on '
         f'{accelerator.device}, effective batch {cfg.batch_size * cfg.grad_accum_steps} blocks = {step_tokens:,} tokens, '
-        f'{cfg.max_steps} steps = {cfg.max_steps * step_tokens / ids.numel():.1f} epochs')
+        f'{cfg.max_steps} steps = {cfg.max_steps * step_tokens / ids.numel():.1f} epochs, {"chunked" if ce_weight is not None else "HF"} cross-entropy')
     train_seconds, tokens_seen, save_every, stopped = 0.0, 0, cfg.save_interval or cfg.eval_interval, None
     bar = tqdm(total=cfg.max_steps, initial=step, desc='training', disable=None if accelerator.is_main_process else True)
     while step < cfg.max_steps and not stopped:
         t0 = time.time()
-        loss = train_step(model, _micro_batches(step, cfg, ids, labels, accelerator), accelerator, optimizer, scheduler, cfg.max_grad_norm)
+        loss = train_step(model, _micro_batches(step, cfg, ids, labels, accelerator), accelerator, optimizer, scheduler, cfg.max_grad_norm, ce_weight)
         if not math.isfinite(loss):
             last = latest_checkpoint(out)
             raise TrainingError(out, f'loss became {loss} at step {step + 1}; stopped before updating the weights. '

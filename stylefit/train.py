@@ -160,13 +160,13 @@ def prepare_run_dir(cfg:TrainConfig, resume=False, overwrite=False, extra:dict|N
 
 # %% ../nbs/06_train.ipynb 17
 PLAIN_HEAD_ARCHS = {'llama', 'mistral', 'qwen2', 'qwen3'}   # logits = lm_head(last hidden state), nothing after (no soft-capping, no logit scale)
-CE_CHUNK_ELEMENTS = 2**22                                  # logits per chunk: 16 MiB in fp32, below glibc's 32 MiB mmap threshold
+CE_CHUNK_ELEMENTS = 2**25                                  # at most this many logits per chunk (128 MiB in fp32); fewer, longer chunks keep the head's matmuls fast
 
 class ChunkedLinearCrossEntropy(torch.autograd.Function):
     "Summed cross-entropy of `hidden @ weight.T` against `labels`, chunk by chunk, gradients computed in forward (no library does this on CPU)."
     @staticmethod
     def forward(ctx, hidden, weight, labels):
-        chunk = max(1, CE_CHUNK_ELEMENTS // weight.shape[0])
+        n_chunks = max(1, math.ceil(len(hidden) * weight.shape[0] / CE_CHUNK_ELEMENTS)); chunk = math.ceil(len(hidden) / n_chunks)   # equal chunks
         loss, grad_h = hidden.new_zeros(()), torch.empty_like(hidden)
         grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None   # LoRA: the frozen head needs no weight gradient
         for s in range(0, len(hidden), chunk):

@@ -155,6 +155,16 @@ def finish_reason(tokenizer, new_ids:list[int], cfg:SampleConfig) -> str:
     stopped = end is not None or len(new_ids) < cfg.max_new_tokens or any(s and s in raw for s in cfg.stop_sequences)
     return 'stop' if stopped else 'length'
 
+class _StreamUntilEnd(TextIteratorStreamer):
+    "Streams text up to the first EOS/pad id, where `sample_texts` cuts (an EOS that is an ordinary token would otherwise be streamed as text)."
+    def __init__(self, tokenizer, end_ids, **kw): super().__init__(tokenizer, **kw); self.end_ids, self.ended = set(end_ids) - {None}, False
+    def put(self, value):
+        if self.next_tokens_are_prompt: return super().put(value)
+        ids = value.reshape(-1).tolist()
+        if self.ended or not ids: return
+        if (cut := next((j for j, t in enumerate(ids) if t in self.end_ids), None)) is not None: self.ended, ids = True, ids[:cut]
+        if ids: super().put(torch.tensor(ids))
+
 def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(), seed:int|None=None, info:dict|None=None) -> Iterator[str]:
     "Yield the continuation of `prompt` in pieces as it is generated; joined, they equal `sample_texts` with `seed`. At the end, `info` gets `finish_reason` and `completion_tokens`."
     check_sample_config(cfg)
@@ -162,7 +172,7 @@ def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(),
     _check_prompts([ids], cfg, getattr(model.config, 'max_position_embeddings', None))
     pad, eos, stops = pad_token_id(tokenizer), tokenizer.eos_token_id, [s for s in cfg.stop_sequences if s]
     device = next(model.parameters()).device
-    streamer, cancel = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True), threading.Event()
+    streamer, cancel = _StreamUntilEnd(tokenizer, (eos, pad), skip_prompt=True, skip_special_tokens=True), threading.Event()
     kwargs = _generate_kwargs(cfg, [cfg.sample_seed if seed is None else seed], pad, eos)
     failed, done = [], []
     def work():

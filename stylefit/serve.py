@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from .core import ConfigError, StylefitError, config_parser
 from .pack import _chat_parts
-from .sample import (SampleConfig, _check_prompts, _generate_kwargs, check_sample_config, cut_at_stop, finish_reason,
-                             load_for_sampling, pad_token_id, stream_sample)
+from .sample import SampleConfig, check_sample_config, load_for_sampling, stream_sample
 
 # %% auto 0
 __all__ = ['PLAIN_CHAT', 'APIError', 'validation_message', 'StreamOptions', 'CompletionRequest', 'TextPart', 'ChatMessage',
@@ -132,19 +131,10 @@ def chat_format(tokenizer) -> str:
     return 'chat_template' if getattr(tokenizer, 'chat_template', None) else PLAIN_CHAT
 
 # %% ../nbs/13_serve.ipynb 22
-@torch.no_grad()
 def complete(model, tokenizer, prompt:str, cfg:SampleConfig, seed:int) -> tuple[str, str, int]:
     "(text, finish_reason, completion tokens) for `prompt`: `sample_texts`' text for `seed`, and whether EOS/a stop ('stop') or `max_new_tokens` ('length') ended it."
-    check_sample_config(cfg)
-    ids = tokenizer(prompt, add_special_tokens=False)['input_ids']
-    _check_prompts([ids], cfg, getattr(model.config, 'max_position_embeddings', None))
-    pad, eos, device = pad_token_id(tokenizer), tokenizer.eos_token_id, next(model.parameters()).device
-    out = model.generate(input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
-                         tokenizer=tokenizer, **_generate_kwargs(cfg, [seed], pad, eos))
-    row = out[0, len(ids):].tolist()
-    end = next((j for j, t in enumerate(row) if t in (eos, pad)), None)
-    text = cut_at_stop(tokenizer.decode(row if end is None else row[:end], skip_special_tokens=True), cfg.stop_sequences)
-    return text, finish_reason(tokenizer, row, cfg), len(row)
+    info = {}; text = ''.join(stream_sample(model, tokenizer, prompt, cfg, seed, info))
+    return text, info['finish_reason'], info['completion_tokens']
 
 @contextlib.contextmanager
 def count_steps(model):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_app.ipynb 2
 from __future__ import annotations
-import functools, json, os, shlex, sys, threading, time
+import contextlib, fcntl, functools, json, os, shlex, sys, threading, time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +21,10 @@ from .sample import SampleConfig, load_for_sampling, stream_sample
 
 # %% auto 0
 __all__ = ['STATUSES', 'DECISIONS', 'EXAMPLE_COLUMNS', 'RUN_COLUMNS', 'THEME', 'Example', 'document_text', 'load_examples',
-           'filter_examples', 'drop_reasons', 'curation_path', 'load_decisions', 'record_decision', 'pending_decisions',
-           'prepare_command', 'read_run', 'list_runs', 'base_model_of', 'compare_stream', 'loaded', 'ui_errors',
-           'curate_status', 'example_info', 'report_html', 'build_app', 'launch_app', 'AppArgs', 'main_app']
+           'filter_examples', 'drop_reasons', 'folder_lock', 'curation_path', 'load_decisions', 'record_decision',
+           'pending_decisions', 'prepare_command', 'read_run', 'list_runs', 'base_model_of', 'compare_stream', 'loaded',
+           'ui_errors', 'curate_status', 'example_info', 'report_html', 'build_app', 'launch_app', 'AppArgs',
+           'main_app']
 
 # %% ../nbs/12_app.ipynb 7
 @dataclass
@@ -76,6 +77,13 @@ def drop_reasons(examples:list[Example]) -> list[str]:
 # %% ../nbs/12_app.ipynb 13
 _CURATION_LOCK = threading.Lock()
 
+@contextlib.contextmanager
+def folder_lock(folder):
+    "Exclusive lock on `folder` against other processes too (`flock` on the folder itself: no lock file is left behind)."
+    fd = os.open(folder, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX); yield
+    finally: os.close(fd)                                          # closing the descriptor releases the lock
+
 def curation_path(data_dir) -> Path: return Path(data_dir)/'curation.jsonl'
 
 def load_decisions(data_dir) -> dict[str, dict]:
@@ -91,7 +99,7 @@ def record_decision(data_dir, source:str, action:str, text:str|None=None, reason
     row = {'source': source, 'action': action, **({'text': text} if action == 'edit' else {}), **({'accept': True} if action == 'edit' and accept else {}),
            **({'reason': reason.strip()} if reason and reason.strip() else {}), 'at': datetime.now(timezone.utc).isoformat(timespec='milliseconds')}
     p = curation_path(data_dir)
-    with _CURATION_LOCK:
+    with _CURATION_LOCK, folder_lock(p.parent):                  # two app processes on one folder must not lose each other's rows
         old = p.read_text(encoding='utf-8') if p.is_file() else ''
         if old.strip(): read_curation(p)                       # never add to a file that prepare would refuse
         atomic_write_text(p, old + ('\n' if old and not old.endswith('\n') else '') + json.dumps(row, ensure_ascii=False) + '\n')

@@ -41,7 +41,7 @@ def clean_text(text:str) -> str:
 
 # %% ../nbs/03_clean.ipynb 8
 def clean_documents(docs:list[Document], min_words:int=20) -> tuple[list[Document], list[Skipped]]:
-    "Clean each document's text; drop short ones and exact duplicates, saying why."
+    "The course's first, simple cleaning step: clean each text, drop short ones and exact duplicates, saying why (the pipeline uses `clean_corpus`)."
     kept, dropped, seen = [], [], {}
     for d in docs:
         text = clean_text(d.text)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_feeds.ipynb 2
 from __future__ import annotations
-import email.utils
+import codecs, email.utils, re
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as SafeET
@@ -13,7 +13,7 @@ from .core import DataError
 from .sources import Document, Skipped, html_to_text, read_each, read_text_file, stylefit_errors
 
 # %% auto 0
-__all__ = ['NS', 'FEED_SUFFIXES', 'parse_xml', 'parse_feed', 'read_feed_file', 'read_feed']
+__all__ = ['NS', 'FEED_SUFFIXES', 'parse_xml', 'parse_feed', 'declared_encoding', 'read_feed_file', 'read_feed']
 
 # %% ../nbs/02a_feeds.ipynb 5
 def parse_xml(data:bytes, path):
@@ -70,10 +70,18 @@ def parse_feed(data:bytes, path) -> list[Document]:
 # %% ../nbs/02a_feeds.ipynb 12
 FEED_SUFFIXES = ('.xml', '.rss', '.atom')
 
+def declared_encoding(path) -> str:
+    "The encoding named by the XML declaration at the start of `path` ('utf-8-sig' when none); `DataError` for an unknown one."
+    with open(path, 'rb') as f: m = re.match(rb'\s*<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']', f.read(512))
+    name = m.group(1).decode('ascii').lower() if m else 'utf-8'
+    try: codec = codecs.lookup(name).name
+    except LookupError: raise DataError(path, f'its XML declaration names an unknown encoding {name!r}') from None
+    return 'utf-8-sig' if codec == 'utf-8' else codec
+
 @stylefit_errors
 def read_feed_file(path) -> list[Document]:
-    "The items of one feed file."
-    read_text_file(path, max_line_chars=None)     # exists, not binary, UTF-8, not empty
+    "The items of one feed file, in UTF-8 or the encoding its XML declaration names (RSS from older blogs is often ISO-8859-1)."
+    read_text_file(path, max_line_chars=None, encoding=declared_encoding(path) if Path(path).is_file() else 'utf-8-sig')   # exists, not binary, decodes, not empty
     docs = parse_feed(Path(path).read_bytes(), path)
     if not docs: raise DataError(path, 'feed has no items with text')
     return docs

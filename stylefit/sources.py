@@ -106,8 +106,8 @@ def markdown_to_text(md:str, code:str='keep', html:bool=False) -> str:
     return html_to_text(body)
 
 # %% ../nbs/02_sources.ipynb 15
-def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000) -> str:
-    "The text of `path`, or a `DataError` saying why it is not usable text."
+def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000, encoding:str='utf-8-sig') -> str:
+    "The text of `path` (UTF-8 unless told another `encoding`), or a `DataError` saying why it is not usable text."
     path = Path(path)
     if not path.exists(): raise DataError(path, 'file does not exist')
     if path.is_dir(): raise DataError(path, 'is a folder, not a file')
@@ -115,8 +115,10 @@ def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000) 
     if size > max_file_mb * 2**20: raise DataError(path, f'file is {size / 2**20:.1f} MB, over the max_file_mb={max_file_mb} limit')
     data = path.read_bytes()
     if b'\x00' in data[:65536]: raise DataError(path, 'binary file (contains NUL bytes), not text')
-    try: text = data.decode('utf-8-sig')
-    except UnicodeDecodeError as e: raise DataError(path, f'not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it as UTF-8') from None
+    try: text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        name = 'UTF-8' if encoding == 'utf-8-sig' else encoding
+        raise DataError(path, f'not {name} text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it as UTF-8') from None
     if not text.strip(): raise DataError(path, 'file is empty')
     if max_line_chars:
         longest = max(map(len, text.splitlines()))

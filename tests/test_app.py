@@ -187,3 +187,17 @@ def test_reject_and_edit_survive_a_restart(folders, browser, app, tmp_path):
         assert 'pending' not in pg.page.locator('#curate-status').inner_text()
         pg.check()
     finally: app.stop()
+
+def test_two_processes_recording_decisions_lose_no_row(tmp_path):
+    "Two app processes on one prepared folder, writing at the same moment: every decision of both ends up in curation.jsonl."
+    data, sync = tmp_path/'prepared', tmp_path/'sync'; data.mkdir(); sync.mkdir()
+    code = ('import sys, time; from pathlib import Path; from stylefit.app import record_decision\n'
+            'data, sync, k = sys.argv[1:]; (Path(sync)/k).touch()\n'
+            'while not (Path(sync)/"go").exists(): time.sleep(0.01)\n'
+            'for i in range(150): record_decision(data, f"post{k}-{i}.md", "reject", reason="dup")')
+    procs = [subprocess.Popen([sys.executable, '-c', code, str(data), str(sync), str(k)]) for k in (1, 2)]
+    while not all((sync/str(k)).exists() for k in (1, 2)) and all(p.poll() is None for p in procs): time.sleep(0.05)
+    (sync/'go').touch()                                                      # both imported: start writing together
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    assert set(read_curation(data/'curation.jsonl')) == {f'post{k}-{i}.md' for k in (1, 2) for i in range(150)}
+    assert [p.name for p in data.iterdir()] == ['curation.jsonl']            # no lock or temporary file left behind

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_bench.ipynb 2
 from __future__ import annotations
-import json, math, os, re, statistics, threading, time
+import ctypes, gc, json, math, os, re, statistics, threading, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
@@ -18,9 +18,9 @@ from .train import TrainConfig, train
 from .lora import LoraSettings, apply_lora
 
 # %% auto 0
-__all__ = ['VARIANTS', 'BENCH_LORA', 'matmul_peak_gflops', 'train_flops_per_token', 'RssPeak', 'bench_documents',
-           'seed_trainer_pad512', 'trainer_packed', 'stylefit_loop', 'load_bench_model', 'run_bench', 'BenchArgs',
-           'main_bench']
+__all__ = ['VARIANTS', 'BENCH_LORA', 'matmul_peak_gflops', 'train_flops_per_token', 'RssPeak', 'release_memory',
+           'bench_documents', 'seed_trainer_pad512', 'trainer_packed', 'stylefit_loop', 'load_bench_model', 'run_bench',
+           'BenchArgs', 'main_bench']
 
 # %% ../nbs/06b_bench.ipynb 6
 def matmul_peak_gflops(n:int=2048, repeats:int=8, device=None, dtype=torch.float32) -> float:
@@ -52,6 +52,13 @@ class RssPeak:
     def _run(self):
         while not self._stop.wait(0.02): self._sample()
     def __exit__(self, *exc): self._sample(); self._stop.set(); self._t.join()
+
+def release_memory():
+    "Hand freed heap memory back to the OS (glibc `malloc_trim`), so that the next variant's peak RSS is its own."
+    gc.collect()
+    try: ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError): pass                           # not glibc: nothing to trim
+
 
 # %% ../nbs/06b_bench.ipynb 12
 def bench_documents(tok, real_tokens:int, doc_unit:str='paragraph') -> list[list[int]]:
@@ -151,7 +158,7 @@ def run_bench(model_name:str=BUNDLED, real_tokens:int=4096, variants=tuple(VARIA
                         'peak_rss_mb': round(mem.mb, 1), 'mfu': round(tps * flops / (peak * 1e9), 4), 'real_tokens_per_step': round(r['real_tokens_per_step'], 1),
                         'step_seconds': [round(s, 3) for s in r['step_seconds']], **({'peak_gpu_mb': round(torch.cuda.max_memory_allocated() / 2**20, 1)} if on_gpu else {})})
         log(f"{name:22} {tps:9.1f} real tok/s | padding {r['padding_fraction']:6.1%} | peak RSS {mem.mb:7.0f} MiB | MFU {results[-1]['mfu']:6.1%}")
-        del model
+        del model; release_memory()
     return {'model': model_name, 'doc_unit': doc_unit, 'lora': {'lora_r': lora.lora_r, 'lora_dropout': lora.lora_dropout}, 'device': torch.cuda.get_device_name() if on_gpu else f'CPU, {torch.get_num_threads()} threads',
             'matmul_peak_gflops': round(peak, 1), 'variants': results}
 

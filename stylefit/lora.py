@@ -11,7 +11,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from .core import ConfigError, atomic_dir
 
 # %% auto 0
-__all__ = ['TARGETS', 'LoraSettings', 'lora_target_modules', 'check_lora', 'apply_lora', 'merge_lora', 'save_lora']
+__all__ = ['TARGETS', 'LoraSettings', 'lora_target_modules', 'check_lora', 'apply_lora', 'merge_lora', 'save_lora',
+           'AdapterDisabled']
 
 # %% ../nbs/06a_lora.ipynb 5
 @dataclass
@@ -68,3 +69,13 @@ def save_lora(peft_model, tokenizer, out_dir, merge:bool=True):
     merged = merge_lora(peft_model)              # after the adapter is saved: nothing needs the adapter layers any more
     with atomic_dir(out_dir/'final') as tmp: merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
     return merged
+
+# %% ../nbs/06a_lora.ipynb 16
+class AdapterDisabled:
+    "The base model inside a PEFT model: calls and `generate` run with the adapter off, so the base is never loaded twice (one thread at a time)."
+    def __init__(self, peft_model): self.peft_model = peft_model
+    def __call__(self, *args, **kwargs):
+        with self.peft_model.disable_adapter(): return self.peft_model(*args, **kwargs)
+    def generate(self, *args, **kwargs):
+        with self.peft_model.disable_adapter(): return self.peft_model.generate(*args, **kwargs)
+    def __getattr__(self, name): return getattr(self.peft_model, name)

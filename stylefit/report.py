@@ -219,8 +219,11 @@ def evaluate_run(run_dir, cfg:EvaluateConfig=EvaluateConfig(), log=print) -> dic
     run = Path(run_dir)
     conf, train, val, prompts, scfg = _run_inputs(run, cfg)
     base_name = cfg.eval_base_model or conf.get('data', {}).get('base_model') or 'bundled'
-    base, tok = load_model(base_name)
     tuned, tuned_tok = load_for_sampling(run, log=log)
+    if hasattr(tuned, 'disable_adapter') and not cfg.eval_base_model:   # an unmerged LoRA run: its base is under the adapter, not loaded twice
+        from stylefit.lora import AdapterDisabled
+        base, tok = AdapterDisabled(tuned), tuned_tok
+    else: base, tok = load_model(base_name)
     log(f'evaluating {run}: {len(val)} held-out documents, {len(prompts)} prompts x {cfg.eval_samples} samples per model')
     ppl = perplexity_report({'base': base, 'tuned': tuned}, tok, val, cfg.ppl_context, cfg.ppl_stride, cfg.ppl_batch_size, tokenizers={'fine-tuned': tuned_tok})
     log(f"held-out perplexity: base {ppl['base']['ppl']:.2f}, fine-tuned {ppl['tuned']['ppl']:.2f}")

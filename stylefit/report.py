@@ -244,7 +244,7 @@ def evaluate_run(run_dir, cfg:EvaluateConfig=EvaluateConfig(), log=print) -> dic
     log(results['audit']['verdict']); log(f"report: {paths['html']}")
     return results
 
-# %% ../nbs/09_report.ipynb 23
+# %% ../nbs/09_report.ipynb 25
 def _run_arg(argv:list[str], prog:str) -> tuple[str, list[str]]:
     pos = [i for i, a in enumerate(argv) if not a.startswith('-') and (i == 0 or not argv[i - 1].startswith('--') or '=' in argv[i - 1])]
     if not pos: raise ConfigError(None, f'usage: {prog} RUN_DIR [options]')

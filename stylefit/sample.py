@@ -17,9 +17,9 @@ from .sources import Document
 from .model import load_model
 
 # %% auto 0
-__all__ = ['SampleConfig', 'check_sample_config', 'prompts_from_documents', 'pad_token_id', 'cut_at_stop', 'SeededSampler',
-           'sample_texts', 'generate_samples', 'sample_prompts', 'finish_reason', 'stream_sample', 'load_for_sampling',
-           'SampleArgs', 'read_prompts', 'main_sample']
+__all__ = ['SampleConfig', 'check_sample_config', 'prompts_from_documents', 'first_end', 'pad_token_id', 'cut_at_stop',
+           'SeededSampler', 'sample_texts', 'generate_samples', 'sample_prompts', 'finish_reason', 'stream_sample',
+           'load_for_sampling', 'SampleArgs', 'read_prompts', 'main_sample']
 
 # %% ../nbs/07_sample.ipynb 6
 @dataclass
@@ -61,6 +61,10 @@ def prompts_from_documents(docs:list[Document], n:int=6, n_words:int=20) -> list
     return (firsts + titles + middles)[:n]
 
 # %% ../nbs/07_sample.ipynb 9
+def first_end(ids:list[int], end_ids) -> int | None:
+    "Index of the first of `end_ids` (EOS, pad) in `ids`, where a generated text ends; None if there is none."
+    return next((j for j, t in enumerate(ids) if t in end_ids), None)
+
 def pad_token_id(tokenizer) -> int:
     "A pad id that is not EOS: the tokenizer's own, else an unused special token (a pad-named one first)."
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
@@ -125,8 +129,8 @@ def sample_texts(model, tokenizer, prompts:list[str], seeds:list[int], cfg:Sampl
         out = model.generate(input_ids=x, attention_mask=mask, tokenizer=tokenizer,
                              **_generate_kwargs(cfg, seeds[i:i + len(batch)], pad, eos))
         for row in out[:, width:].tolist():
-            ends = [j for j, t in enumerate(row) if t in (eos, pad)]
-            outs.append(cut_at_stop(tokenizer.decode(row[:ends[0] if ends else len(row)], skip_special_tokens=True), cfg.stop_sequences))
+            end = first_end(row, (eos, pad))
+            outs.append(cut_at_stop(tokenizer.decode(row[:end], skip_special_tokens=True), cfg.stop_sequences))
     model.train(was_training)
     return outs
 
@@ -150,7 +154,7 @@ class _Cancelled(StoppingCriteria):
 
 def finish_reason(tokenizer, new_ids:list[int], cfg:SampleConfig) -> str:
     "'stop' if EOS, pad or a stop sequence ended the generated tokens `new_ids`, 'length' if `max_new_tokens` ran out first."
-    end = next((j for j, t in enumerate(new_ids) if t in (tokenizer.eos_token_id, pad_token_id(tokenizer))), None)
+    end = first_end(new_ids, (tokenizer.eos_token_id, pad_token_id(tokenizer)))
     raw = tokenizer.decode(new_ids if end is None else new_ids[:end], skip_special_tokens=False)   # special-token stops (<|im_end|>) show only here
     stopped = end is not None or len(new_ids) < cfg.max_new_tokens or any(s and s in raw for s in cfg.stop_sequences)
     return 'stop' if stopped else 'length'
@@ -162,7 +166,7 @@ class _StreamUntilEnd(TextIteratorStreamer):
         if self.next_tokens_are_prompt: return super().put(value)
         ids = value.reshape(-1).tolist()
         if self.ended or not ids: return
-        if (cut := next((j for j, t in enumerate(ids) if t in self.end_ids), None)) is not None: self.ended, ids = True, ids[:cut]
+        if (cut := first_end(ids, self.end_ids)) is not None: self.ended, ids = True, ids[:cut]
         if ids: super().put(torch.tensor(ids))
 
 def stream_sample(model, tokenizer, prompt:str, cfg:SampleConfig=SampleConfig(), seed:int|None=None, info:dict|None=None) -> Iterator[str]:

@@ -46,14 +46,23 @@ def split_chapters(text:str, chapter_re:str=CHAPTER_RE, min_front_words:int=100)
 # %% ../nbs/02b_books.ipynb 11
 @stylefit_errors
 def read_book_file(path, chapter_re:str=CHAPTER_RE, unwrap:bool=True) -> list[Document]:
-    "The chapters of one plain-text book file."
-    body, title = strip_gutenberg(read_text_file(path))
+    "The chapters of one plain-text book file; the first and last chapter note what was cut around them (Gutenberg header and footer, a short front matter)."
+    raw = read_text_file(path)
+    body, title = strip_gutenberg(raw)
     if not body.strip(): raise DataError(path, 'no text between the Project Gutenberg START and END markers')
     title = title or Path(path).stem.replace('_', ' ').replace('-', ' ')
-    docs = []
-    for i, (head, text) in enumerate(split_chapters(body, chapter_re)):
-        docs.append(Document(unwrap_paragraphs(text) if unwrap else text, f'{path}#{i+1}', f'{title} — {head}' if head else title, kind='chapter'))
+    chapters = split_chapters(body, chapter_re)
+    docs = [Document(unwrap_paragraphs(text) if unwrap else text, f'{path}#{i+1}', f'{title} — {head}' if head else title, kind='chapter')
+            for i, (head, text) in enumerate(chapters)]
+    if not docs: return docs
+    at, first = raw.find(body), re.search(chapter_re, body, re.M)
+    header, front, footer = raw[:at], body[:first.start()] if first and chapters[0][0] else '', raw[at + len(body):]
+    if header.split(): docs[0].removed.append(f'Project Gutenberg header removed ({_words(header)})')
+    if front.split(): docs[0].removed.append(f'text before the first chapter heading removed ({_words(front)}, under min_front_words)')
+    if footer.split(): docs[-1].removed.append(f'Project Gutenberg footer removed ({_words(footer)})')
     return docs
+
+def _words(s:str) -> str: n = len(s.split()); return f'{n:,} word' + 's' * (n != 1)
 
 def read_book(source, chapter_re:str=CHAPTER_RE, unwrap:bool=True) -> tuple[list[Document], list[Skipped]]:
     "Read a book file or every `.txt` book in a folder: (chapter documents, skipped files)."

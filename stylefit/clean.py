@@ -186,7 +186,7 @@ def clean_corpus(docs:list[Document], cfg:CleanConfig=CleanConfig()) -> CleanRes
     kept, dropped, records, seen = [], [], [], {}
     for d in docs:
         text, changes = clean_text_changes(d.text)
-        rec = {'source': d.source, 'words_before': len(d.text.split()), 'words_after': len(text.split()), 'changes': changes, 'dropped': None}
+        rec = {'source': d.source, 'words_before': len(d.text.split()), 'words_after': len(text.split()), 'changes': d.removed + changes, 'dropped': None}
         records.append(rec)
         reason = _drop_reason(text, cfg, blocked, vocab)
         h = hashlib.sha1(text.encode()).hexdigest()

@@ -10,21 +10,27 @@ from .core import DataError
 from .sources import Document, Skipped, read_each, read_text_file, stylefit_errors
 
 # %% auto 0
-__all__ = ['HEADER_RE', 'FOOTER_RE', 'IMAGE_SUFFIXES', 'clean_greentext', 'read_greentext_file', 'read_greentext', 'ocr_image',
-           'render_greentext', 'char_error_rate', 'read_screenshot', 'read_screenshots']
+__all__ = ['HEADER_RE', 'FOOTER_RE', 'IMAGE_SUFFIXES', 'clean_greentext_changes', 'clean_greentext', 'read_greentext_file',
+           'read_greentext', 'ocr_image', 'render_greentext', 'char_error_rate', 'read_screenshot', 'read_screenshots']
 
 # %% ../nbs/02d_greentext.ipynb 5
 HEADER_RE = r'^\W*Anonymous\b.*?\d{1,2}/\d{1,2}/\d{2,4}.*$|^.*\bNo\.?\s*\d{6,}\s*$'
 FOOTER_RE = r'^[^\w>]*(?:File:\s*\S+\s*)?\(?\d+(?:[.,]\d+)?\s*[KM]i?B\b[\s,]*(?:JPE?G|PNG|GIF|WEBM|\d+\s*x\s*\d+)?\)?\s*$'
 
-def clean_greentext(text:str, header_re:str=HEADER_RE, footer_re:str=FOOTER_RE) -> str:
-    "The story lines of a greentext post: headers, file footers and blank lines removed."
-    out = []
+def clean_greentext_changes(text:str, header_re:str=HEADER_RE, footer_re:str=FOOTER_RE) -> tuple[str, list[str]]:
+    "(the story lines of a greentext post, with headers, file footers and blank lines removed; a note per removed header or footer)."
+    out, removed = [], []
     for line in text.splitlines():
         line = line.strip()
-        if not line or re.match(header_re, line, re.I) or re.match(footer_re, line, re.I): continue
-        out.append(re.sub(r'^[»›]\s?', '>', line))
-    return '\n'.join(out)
+        if not line: continue
+        if re.match(header_re, line, re.I): removed.append(f'board header removed: {line!r}')
+        elif re.match(footer_re, line, re.I): removed.append(f'file footer removed: {line!r}')
+        else: out.append(re.sub(r'^[»›]\s?', '>', line))
+    return '\n'.join(out), removed
+
+def clean_greentext(text:str, header_re:str=HEADER_RE, footer_re:str=FOOTER_RE) -> str:
+    "The story lines of a greentext post: headers, file footers and blank lines removed."
+    return clean_greentext_changes(text, header_re, footer_re)[0]
 
 # %% ../nbs/02d_greentext.ipynb 8
 def _json_stories(data, path) -> list[tuple[str, str]]:
@@ -47,9 +53,9 @@ def read_greentext_file(path) -> list[Document]:
         try: stories = _json_stories(json.loads(raw), path)
         except json.JSONDecodeError as e: raise DataError(path, f'not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})') from None
     else: stories = [('', s) for s in re.split(r'\n[ \t]*(?:---+[ \t]*)?\n', raw)]
-    docs = [(t, g) for t, s in stories if (g := clean_greentext(s))]
+    docs = [(t, g) for t, s in stories if (g := clean_greentext_changes(s))[0]]
     if not docs: raise DataError(path, 'no story lines left after removing board headers and file footers')
-    return [Document(s, f'{path}#{i+1}', t, kind='greentext') for i, (t, s) in enumerate(docs)]
+    return [Document(s, f'{path}#{i+1}', t, kind='greentext', removed=cut) for i, (t, (s, cut)) in enumerate(docs)]
 
 def read_greentext(source) -> tuple[list[Document], list[Skipped]]:
     "Read a greentext `.txt`/`.json` file or every one in a folder: (documents, skipped files)."
@@ -97,9 +103,9 @@ def char_error_rate(hypothesis:str, reference:str) -> float:
 @stylefit_errors
 def read_screenshot(path, lang:str='eng') -> list[Document]:
     "The greentext in one screenshot, via OCR."
-    text = clean_greentext(ocr_image(path, lang))
+    text, cut = clean_greentext_changes(ocr_image(path, lang))
     if not text: raise DataError(path, 'OCR found no story lines in the image')
-    return [Document(text, str(path), kind='greentext')]
+    return [Document(text, str(path), kind='greentext', removed=cut)]
 
 def read_screenshots(source, lang:str='eng') -> tuple[list[Document], list[Skipped]]:
     "OCR a screenshot or every image in a folder: (documents, skipped files)."

@@ -71,7 +71,8 @@ def load_rows(cfg:DataConfig, log=print) -> tuple[list[dict], list[dict], list]:
     if len(docs) < 2: raise DataError(data_dir, f'only {len(docs)} usable document(s); need at least 2')
     train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.split_seed, cleaned.groups)
     log(f'{len(docs)} documents ({sum(len(d.text.split()) for d in docs):,} words): {len(train_docs)} train, {len(val_docs)} held out')
-    return [asdict(d) for d in train_docs], [asdict(d) for d in val_docs], skipped
+    def row(d): return {k: v for k, v in asdict(d).items() if k != 'removed'}   # what the reader cut is prepare's record, not a training field
+    return [row(d) for d in train_docs], [row(d) for d in val_docs], skipped
 
 # %% ../nbs/10_pipeline.ipynb 10
 def write_split(folder, train_rows:list[dict], val_rows:list[dict]):

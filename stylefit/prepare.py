@@ -5,7 +5,7 @@
 # %% ../nbs/03b_prepare.ipynb 2
 from __future__ import annotations
 import collections, json, os, random, re, sys, urllib.error, urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from .core import ConfigError, DataError, StylefitError, atomic_write_json, atomic_write_text, config_parser
 from .sources import Document, Skipped, read_jekyll, read_jekyll_file
@@ -131,7 +131,7 @@ def apply_curation(docs:list[Document], decisions:dict) -> tuple[list[Document],
         dec = decisions.get(d.source)
         if dec is None: todo.append(d); continue
         if dec['action'] == 'reject': rejected.append(Skipped(d.source, 'rejected in curation' + (f": {dec['reason']}" if dec.get('reason') else ''))); continue
-        if dec['action'] == 'edit': d = Document(dec['text'], d.source, d.title, d.date, list(d.tags), d.kind)
+        if dec['action'] == 'edit': d = replace(d, text=dec['text'])
         (accepted if dec['action'] == 'accept' or dec.get('accept') else todo).append(d)
     return todo, accepted, rejected
 
@@ -258,9 +258,10 @@ def _filter(docs, cfg, clean_cfg, decisions):
         if (why := validate_text(d.text)): dropped.append(Skipped(d.source, why)); records[d.source]['dropped'] = why
         else: kept.append(d)
     for d in accepted:
-        text = clean_text(d.text); kept.append(Document(text, d.source, d.title, d.date, list(d.tags), d.kind))
-        records[d.source] = {'source': d.source, 'words_before': len(d.text.split()), 'words_after': len(text.split()), 'changes': [], 'dropped': None}
-    for s in rejected: records[s.source] = {'source': s.source, 'words_before': None, 'words_after': None, 'changes': [], 'dropped': s.reason}
+        text = clean_text(d.text); kept.append(replace(d, text=text))
+        records[d.source] = {'source': d.source, 'words_before': len(d.text.split()), 'words_after': len(text.split()), 'changes': list(d.removed), 'dropped': None}
+    removed = {d.source: d.removed for d in docs}
+    for s in rejected: records[s.source] = {'source': s.source, 'words_before': None, 'words_after': None, 'changes': list(removed.get(s.source, [])), 'dropped': s.reason}
     for src, dec in decisions.items():
         if src in records: records[src]['curation'] = dec['action']
     texts = {d.source: d.text for d in docs} | {d.source: d.text for d in todo}   # as read, or as edited in curation

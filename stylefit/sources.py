@@ -13,8 +13,8 @@ from markdown_it import MarkdownIt
 from .core import DataError, StylefitError
 
 # %% auto 0
-__all__ = ['Document', 'Skipped', 'html_to_text', 'strip_liquid', 'markdown_to_text', 'read_text_file', 'stylefit_errors',
-           'read_each', 'parse_front_matter', 'read_jekyll_file', 'read_jekyll']
+__all__ = ['Document', 'Skipped', 'html_to_text', 'strip_liquid', 'markdown_to_text_changes', 'markdown_to_text',
+           'read_text_file', 'stylefit_errors', 'read_each', 'parse_front_matter', 'read_jekyll_file', 'read_jekyll']
 
 # %% ../nbs/02_sources.ipynb 5
 @dataclass
@@ -26,6 +26,7 @@ class Document:
     date: str = ''            # ISO date, when known
     tags: list = field(default_factory=list)
     kind: str = 'post'        # post, draft, page, ...
+    removed: list = field(default_factory=list)   # what the reader cut out of the source for it, one note each (Liquid tags, promo lines, a Gutenberg header, ...)
 
 @dataclass
 class Skipped:
@@ -97,15 +98,30 @@ def strip_liquid(md:str) -> str:
     parts = _RAW.split(md)   # even parts: outside raw blocks; odd parts: inside
     return ''.join(p if i % 2 else _LIQUID.sub('', _HIGHLIGHT.sub(_fence, p)) for i, p in enumerate(parts))
 
+def _examples(xs:list[str], n:int=3) -> str:
+    "Up to `n` of `xs`, quoted and shortened, for a removal note."
+    return ', '.join(repr(x if len(x) <= 60 else x[:57] + '...') for x in xs[:n]) + (', ...' if len(xs) > n else '')
+
+def _count(n:int, what:str) -> str: return f'{n} {what}{"s" * (n != 1)}'
+
+def markdown_to_text_changes(md:str, code:str='keep', html:bool=False) -> tuple[str, list[str]]:
+    "(plain text of a markdown, or with `html=True` HTML, document; what was removed, one note per kind): Liquid removed, images dropped, links kept as their text; `code`: 'keep' or 'drop' code blocks."
+    if code not in ('keep', 'drop'): raise ValueError(f"code must be 'keep' or 'drop', got {code!r}")
+    liquid = [t.strip() for i, p in enumerate(_RAW.split(md)) if i % 2 == 0 for t in _LIQUID.findall(_HIGHLIGHT.sub(_fence, p))]
+    body = strip_liquid(md)
+    if not html: body = _md.render(body)
+    images = re.findall(r'<img[^>]*>', body); body = re.sub(r'<img[^>]*>', '', body)
+    blocks = re.findall(r'<pre[^>]*>.*?</pre>', body, flags=re.S | re.I) if code == 'drop' else []
+    if blocks: body = re.sub(r'<pre[^>]*>.*?</pre>', '', body, flags=re.S | re.I)
+    notes = [f'{_count(len(liquid), "Liquid tag")} removed: {_examples(liquid)}'] if liquid else []
+    notes += [f'{_count(len(images), "image")} removed'] * bool(images) + [f'{_count(len(blocks), "code block")} removed (code=drop)'] * bool(blocks)
+    return html_to_text(body), notes
+
 def markdown_to_text(md:str, code:str='keep', html:bool=False) -> str:
     "Plain text of a markdown (or, with `html=True`, HTML) document: Liquid removed, images dropped, links kept as their text; `code`: 'keep' or 'drop' code blocks."
-    if code not in ('keep', 'drop'): raise ValueError(f"code must be 'keep' or 'drop', got {code!r}")
-    body = strip_liquid(md)
-    body = re.sub(r'<img[^>]*>', '', body if html else _md.render(body))
-    if code == 'drop': body = re.sub(r'<pre[^>]*>.*?</pre>', '', body, flags=re.S | re.I)
-    return html_to_text(body)
+    return markdown_to_text_changes(md, code, html)[0]
 
-# %% ../nbs/02_sources.ipynb 15
+# %% ../nbs/02_sources.ipynb 17
 def read_text_file(path, max_file_mb:float=64, max_line_chars:int|None=200_000, encoding:str='utf-8-sig') -> str:
     "The text of `path` (UTF-8 unless told another `encoding`), or a `DataError` saying why it is not usable text."
     path = Path(path)
@@ -150,7 +166,7 @@ def read_each(source, read_file, suffixes:tuple, what:str='files') -> tuple[list
         docs += got
     return docs, skipped
 
-# %% ../nbs/02_sources.ipynb 18
+# %% ../nbs/02_sources.ipynb 20
 _FRONT = re.compile(r'\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z', re.S)
 _DATED = re.compile(r'(\d{4}-\d{2}-\d{2})-(.+)')
 
@@ -182,12 +198,12 @@ def read_jekyll_file(path, kind='post', code:str='keep') -> Document | Skipped:
     date = meta.get('date') or (m.group(1) if m else '')
     if isinstance(date, (dt.date, dt.datetime)): date = date.isoformat()
     title = str(meta.get('title') or (m.group(2) if m else path.stem).replace('-', ' '))
-    text = markdown_to_text(body, code, html=path.suffix.lower() == '.html')
+    text, removed = markdown_to_text_changes(body, code, html=path.suffix.lower() == '.html')
     if not text.strip(): return Skipped(str(path), 'no text after front matter')
     tags = _as_list(meta.get('tags')) + _as_list(meta.get('categories'))
-    return Document(text=text, source=str(path), title=title, date=str(date)[:10], tags=tags, kind=kind)
+    return Document(text=text, source=str(path), title=title, date=str(date)[:10], tags=tags, kind=kind, removed=removed)
 
-# %% ../nbs/02_sources.ipynb 20
+# %% ../nbs/02_sources.ipynb 22
 def _jekyll_pages(site:Path) -> list[Path]:
     "Markdown/HTML files outside `_folders` that start with front matter: Jekyll's pages."
     return [p for p in sorted(site.rglob('*')) if p.is_file() and p.suffix.lower() in ('.md', '.markdown', '.html')

@@ -36,25 +36,32 @@ def split_stories(raw:str, markers:StoryMarkers=StoryMarkers()) -> list[str]:
 SEED_PROMO_RE = r'<nl>.*?(\[.*?\]\(http[s]?://\S+\)|subscribe|/r/|PART \d+).*?<eos>'
 PROMO_RE = r'<nl>(?:(?!<nl>|<eos>).)*?(?:\[.*?\]\(https?://\S+\)|subscribe|/r/|PART \d+)(?:(?!<eos>).)*?<eos>'
 
-def remove_promos(raw:str, drop_res:list[str]=(PROMO_RE,), markers:StoryMarkers=StoryMarkers()) -> tuple[str, int]:
-    "(`raw` with every match of `drop_res` replaced by the end marker, number of removals)."
-    n = 0
+def remove_promos(raw:str, drop_res:list[str]=(PROMO_RE,), markers:StoryMarkers=StoryMarkers()) -> tuple[str, list[str]]:
+    "(`raw` with every match of `drop_res` replaced by the end marker, the removed matches)."
+    removed = []
     for pat in drop_res:
         for default, mine in (('<sos>', markers.start), ('<nl>', markers.newline), ('<eos>', markers.end)):
             pat = pat.replace(default, re.escape(mine))
-        try: raw, k = re.subn(pat, markers.end.replace('\\', r'\\'), raw)
+        try: rx = re.compile(pat)
         except re.error as e: raise ConfigError(None, f'bad regular expression {pat!r}: {e}') from None
-        n += k
-    return raw, n
+        removed += [m.group(0) for m in rx.finditer(raw)]
+        raw = rx.sub(markers.end.replace('\\', r'\\'), raw)
+    return raw, removed
 
 # %% ../nbs/02c_stories.ipynb 11
 @stylefit_errors
 def read_stories_file(path, markers:StoryMarkers=StoryMarkers(), drop_res:list[str]=(PROMO_RE,)) -> list[Document]:
-    "The stories of one delimited story file, promos removed."
-    raw, _ = remove_promos(read_text_file(path, max_line_chars=None), drop_res, markers)
-    stories = split_stories(raw, markers)
+    "The stories of one delimited story file, promos removed (and noted in each story's `removed`)."
+    raw = read_text_file(path, max_line_chars=None)
+    if not markers.end: raise ConfigError(None, 'the story end marker must not be empty')
+    chunks = re.findall(re.escape(markers.start) + '.*?' + re.escape(markers.end), raw, re.S) if markers.start else [p + markers.end for p in raw.split(markers.end)]
+    stories = []
+    for chunk in chunks:                                    # one story at a time, so that each knows its own promos
+        text, cut = remove_promos(chunk, drop_res, markers)
+        notes = ['promo removed: ' + repr(c.replace(markers.newline, ' / ').replace(markers.end, '').strip(' /')) for c in cut]
+        stories += [(s, notes) for s in split_stories(text, markers)]
     if not stories: raise DataError(path, 'no stories found (expected ' + (f'{markers.start}...{markers.end}' if markers.start else f'stories ending in {markers.end}') + ')')
-    return [Document(s, f'{path}#{i+1}', kind='story') for i, s in enumerate(stories)]
+    return [Document(s, f'{path}#{i+1}', kind='story', removed=notes) for i, (s, notes) in enumerate(stories)]
 
 def read_stories(source, markers:StoryMarkers=StoryMarkers(), drop_res:list[str]=(PROMO_RE,)) -> tuple[list[Document], list[Skipped]]:
     "Read a story file or every `.txt` story file in a folder: (story documents, skipped files)."

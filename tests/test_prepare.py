@@ -104,6 +104,24 @@ def test_report_numbers_match_the_files(tiny_blog, tiny_model, tmp_path):
     assert len(records) == 24 and sum(r['dropped'] is not None for r in records) == rep['documents_dropped']
     assert (out/'lengths.png').read_bytes()[:4] == b'\x89PNG' and 'lengths.png' in (out/'summary.md').read_text()
 
+def test_records_list_what_the_readers_cut_per_document(tmp_path):
+    "Promo lines, a Gutenberg header and footer, Liquid tags: records.jsonl names each cut on the document it came from."
+    def words(k): return ' '.join(f'{k}{i}' for i in range(40))   # distinct, so that no document is a near-duplicate
+    (tmp_path/'stories.txt').write_text(f'<sos>{words("a")} one.<nl>Please subscribe for PART 2<eos>\n<sos>{words("b")} two.<nl>The end.<eos>\n')
+    (tmp_path/'book.txt').write_text('Title: Tides\n\n*** START OF THE PROJECT GUTENBERG EBOOK TIDES ***\n\n'
+                                     f'CHAPTER I. Low\n\n{words("c")} low.\n\nCHAPTER II. High\n\n{words("d")} high.\n\n*** END OF THE PROJECT GUTENBERG EBOOK TIDES ***\nLicence text.\n')
+    (tmp_path/'site'/'_posts').mkdir(parents=True)
+    (tmp_path/'site'/'_posts'/'2024-01-01-a.md').write_text(f'---\ntitle: A\n---\n{words("e")} post.\n\n{{% include footer.html %}}\n')
+    out = tmp_path/'out'
+    r = prepare(tmp_path/'stories.txt', tmp_path/'book.txt', tmp_path/'site', '--out', out, '--tokenizer', 'none', '--min_words', 5)
+    assert r.returncode == 0, r.stderr
+    cuts = {Path(x['source']).name: x['changes'] for x in rows(out/'records.jsonl')}
+    assert cuts['stories.txt#1'] == ["promo removed: 'Please subscribe for PART 2'"] and cuts['stories.txt#2'] == []
+    assert cuts['book.txt#1'] == ['Project Gutenberg header removed (11 words)'] and cuts['book.txt#2'] == ['Project Gutenberg footer removed (11 words)']
+    assert cuts['2024-01-01-a.md'] == ["1 Liquid tag removed: '{% include footer.html %}'"]
+    train_val = rows(out/'train.jsonl') + rows(out/'val.jsonl')
+    assert not any('subscribe' in x['text'] or 'GUTENBERG' in x['text'] or 'include' in x['text'] for x in train_val)
+
 def test_curation_is_honoured_by_the_next_run_and_sources_are_untouched(tiny_blog, tmp_path):
     out = tmp_path/'out'
     assert prepare(tiny_blog, '--out', out, '--tokenizer', 'none').returncode == 0

@@ -16,12 +16,13 @@ from .lora import merge_lora
 from .sample import SampleConfig, load_for_sampling
 
 # %% auto 0
-__all__ = ['FORMATS', 'DTYPES', 'CHECK_TEXT', 'MERGE_TOLERANCE', 'QTYPES', 'FILE_TYPES', 'ABS_TOLERANCE', 'REL_TOLERANCE',
-           'OLLAMA_CHATML', 'ExportError', 'ExportArgs', 'check_export_args', 'export_name', 'check_text', 'logits_on',
-           'logit_diff', 'compare_logits', 'load_merged', 'end_of_turn_token', 'stop_tokens', 'save_hf',
-           'check_round_trip', 'check_hf', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'pre_tokenizer_name',
-           'gguf_vocab', 'adds_token', 'write_gguf', 'logit_tolerance', 'check_gguf', 'ollama_template',
-           'modelfile_text', 'export', 'parse_export_args', 'export_summary', 'main_export']
+__all__ = ['FORMATS', 'DTYPES', 'CHECK_TEXT', 'MERGE_TOLERANCE', 'QTYPES', 'FILE_TYPES', 'ABS_TOLERANCE', 'OLLAMA_CHATML',
+           'ExportError', 'ExportArgs', 'check_export_args', 'export_name', 'check_text', 'logits_on', 'logit_diff',
+           'compare_logits', 'load_merged', 'end_of_turn_token', 'stop_tokens', 'save_hf', 'check_round_trip',
+           'check_hf', 'f16_rounded', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'ggml_type',
+           'pre_tokenizer_name', 'gguf_vocab', 'adds_token', 'write_gguf', 'rounded_like_gguf', 'gguf_dtype',
+           'check_gguf', 'ollama_template', 'modelfile_text', 'export', 'parse_export_args', 'export_summary',
+           'main_export']
 
 # %% ../nbs/14_export.ipynb 6
 FORMATS = ('hf', 'gguf')
@@ -129,18 +130,27 @@ def save_hf(model, tok, out_dir, dtype:str='f16') -> Path:
     out.save_pretrained(out_dir); tok.save_pretrained(out_dir)
     return Path(out_dir)
 
-def check_round_trip(model, tok, back, back_tok) -> dict:
-    "Logits of `back` against `model` on `check_text`, and whether `back_tok` encodes it to the same ids and keeps the chat template."
+def check_round_trip(model, tok, back, back_tok, rounded=None) -> dict:
+    "Logits of `back` against `rounded` (`model` with its weights rounded as the export stores them; `model` if nothing was rounded) on `check_text`, which must agree; what the rounding costs against `model` (`rounding`); and whether `back_tok` encodes the text to the same ids and keeps the chat template."
     text = check_text(tok); ids = tok(text)['input_ids']
-    r = compare_logits(model, back, ids)
+    got = logits_on(back, ids)
+    r = logit_diff(logits_on(model if rounded is None else rounded, ids), got)
+    if rounded is not None: r['rounding'] = logit_diff(logits_on(model, ids), got)
     r.update(n_check_tokens=len(ids), tokenizer_ids_match=back_tok(text)['input_ids'] == ids,
              chat_template_kept=getattr(back_tok, 'chat_template', None) == getattr(tok, 'chat_template', None))
     return r
 
-def check_hf(out_dir, model, tok) -> dict:
-    "Load the saved folder back (float32) and compare it with `model`."
+def check_hf(out_dir, model, tok, dtype:str='f32') -> dict:
+    "Load the folder `save_hf` wrote in `dtype` back (float32) and compare it with `model` rounded the same way, and with `model`."
     back, back_tok = load_model(out_dir)
-    return check_round_trip(model, tok, back, back_tok)
+    return check_round_trip(model, tok, back, back_tok, f16_rounded(model) if dtype == 'f16' else None)
+
+def f16_rounded(model):
+    "A copy of `model` with every weight rounded to float16 and back, as `save_hf(..., 'f16')` stores it (buffers such as RoPE frequencies are recomputed on load, so they stay)."
+    ref = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in ref.parameters(): p.copy_(p.half().float())
+    return ref
 
 # %% ../nbs/14_export.ipynb 19
 def permute_qk(w, n_head:int, n_head_kv:int|None=None):
@@ -168,9 +178,13 @@ def gguf_tensors(model, dtype:str='f16'):
         w = t.detach().float().cpu().numpy()
         if name.endswith('q_proj.weight'): w = permute_qk(w, cfg.num_attention_heads, cfg.num_attention_heads)
         elif name.endswith('k_proj.weight'): w = permute_qk(w, cfg.num_attention_heads, cfg.num_key_value_heads)
-        q = QTYPES['f32'] if w.ndim == 1 else QTYPES[dtype]
-        if q == QTYPES['q8_0'] and w.shape[-1] % gguf.GGML_QUANT_SIZES[q][0]: q = QTYPES['f16']
+        q = ggml_type(w, dtype)
         yield g, gguf.quants.quantize(w, q), q
+
+def ggml_type(w, dtype:str):
+    "The GGML type of the array `w` in a `dtype` file: norms (1-D) f32; q8_0 only where rows are whole blocks of 32, else f16."
+    q = QTYPES['f32'] if w.ndim == 1 else QTYPES[dtype]
+    return QTYPES['f16'] if q == QTYPES['q8_0'] and w.shape[-1] % gguf.GGML_QUANT_SIZES[q][0] else q
 
 # %% ../nbs/14_export.ipynb 25
 def _byte_level(p) -> bool: return p.get('type') == 'ByteLevel' and p.get('use_regex', True) and not p.get('add_prefix_space', False)
@@ -235,19 +249,33 @@ def write_gguf(model, tok, path, dtype:str='f16', name:str='stylefit') -> Path:
     return Path(path)
 
 # %% ../nbs/14_export.ipynb 31
-ABS_TOLERANCE = 1e-3                         # f32 is lossless: any difference beyond float noise is a bug
-REL_TOLERANCE = {'f16': 5e-3, 'q8_0': 1e-1}  # rounded weights: a fraction of the largest |logit| (measured: sprints/14_export)
+ABS_TOLERANCE = 1e-3   # max |logit difference| between the export read back and the model rounded as the export stores it: float noise, for every dtype
 
-def logit_tolerance(dtype:str, logit_scale:float) -> float:
-    "The largest |logit difference| a round trip in `dtype` may show, for logits up to `logit_scale` in size."
-    return ABS_TOLERANCE if dtype == 'f32' else max(ABS_TOLERANCE, REL_TOLERANCE[dtype] * logit_scale)
+def rounded_like_gguf(model, dtype:str):
+    "`model` with each matrix rounded as `gguf_tensors` stores it in a `dtype` file (f16, or q8_0 blocks of 32; norms kept): what a correct file reads back to. A copy, unless `dtype` is f32."
+    if dtype == 'f32': return model
+    ref = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in ref.parameters():                                  # a tied head is the embedding: rounded once
+            if p.ndim < 2: continue
+            w = p.detach().float().cpu().numpy(); q = ggml_type(w, dtype)
+            p.copy_(torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(w, q), q).reshape(w.shape)))
+    return ref
+
+def gguf_dtype(path) -> str:
+    "The dtype (f32, f16, q8_0) of a GGUF file, from its `general.file_type`."
+    ft = int(gguf.GGUFReader(path).fields['general.file_type'].contents())
+    names = {v.value: k for k, v in FILE_TYPES.items()}
+    if ft not in names: raise ExportError(path, f'GGUF file type {ft} is none of {", ".join(FILE_TYPES)}')
+    return names[ft]
 
 def check_gguf(path, model, tok) -> dict:
-    "Load the GGUF file at `path` back with transformers and compare it with `model` and `tok`."
+    "Load the GGUF file at `path` back with transformers; compare it with `model` rounded as the file stores it (and with `model`), its tokenizer with `tok`."
     path = Path(path)
     back = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
     back_tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    return check_round_trip(model, tok, back, back_tok)
+    dtype = gguf_dtype(path)
+    return check_round_trip(model, tok, back, back_tok, None if dtype == 'f32' else rounded_like_gguf(model, dtype))
 
 # %% ../nbs/14_export.ipynb 36
 OLLAMA_CHATML = """{{- range .Messages }}<|im_start|>{{ .Role }}
@@ -295,8 +323,8 @@ def export(run, args:ExportArgs, log=print) -> dict:
             f = write_gguf(model, tok, tmp/f'{name}.gguf', args.dtype, name)
             atomic_write_text(tmp/'Modelfile', modelfile_text(f.name, stops, *ollama_template(tok), model.config.max_position_embeddings))
         t2 = time.time()
-        check = check_hf(tmp, model, tok) if args.format == 'hf' else check_gguf(tmp/f'{name}.gguf', model, tok)
-        check['tolerance'] = logit_tolerance(args.dtype, check['logit_scale'])
+        check = check_hf(tmp, model, tok, args.dtype) if args.format == 'hf' else check_gguf(tmp/f'{name}.gguf', model, tok)
+        check['tolerance'] = ABS_TOLERANCE
         report = {**info, 'format': args.format, 'dtype': args.dtype, 'name': name, 'stop_tokens': stops,
                   'files': {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}, 'check': check,
                   'seconds': {'load': round(t1 - t0, 2), 'write': round(t2 - t1, 2), 'check': round(time.time() - t2, 2)}}
@@ -318,8 +346,10 @@ def export_summary(report:dict, out) -> str:
     "What `stylefit export` prints on success."
     c, main = report['check'], [f'{k} ({v / 2**20:.1f} MiB)' for k, v in report['files'].items() if k.endswith(('.gguf', '.safetensors'))]
     lines = [f"wrote {out}: {', '.join(main)} ({report['format']}, {report['dtype']})"]
-    lines.append(f"checked by loading it back with transformers: max |logit diff| {c['max_abs_logit_diff']:.3g} (tolerance {c['tolerance']:.3g}), "
-                 f"same top token at {c['argmax_agreement']:.0%} of {c['n_check_tokens']} positions, tokenizer ids match")
+    lines.append(f"checked by loading it back with transformers: max |logit diff| {c['max_abs_logit_diff']:.3g} against the model rounded as stored "
+                 f"(tolerance {c['tolerance']:.3g}), tokenizer ids match")
+    if (r := c.get('rounding')): lines.append(f"rounding to {report['dtype']} moves the logits by at most {r['max_abs_logit_diff']:.3g} "
+                                             f"(largest logit {r['logit_scale']:.3g}); same top token at {r['argmax_agreement']:.0%} of {c['n_check_tokens']} positions")
     if report['format'] == 'gguf':
         lines += [f"stop tokens: {' '.join(report['stop_tokens'])}", f"ollama create {report['name']} -f {Path(out)/'Modelfile'}",
                   f"ollama run {report['name']}", f"llama-cli -m {Path(out)/(report['name'] + '.gguf')} -cnv"]

@@ -103,7 +103,7 @@ def test_other_architectures_get_a_clear_gguf_error_but_export_to_hf(tiny_model,
     assert capsys.readouterr().err.strip().splitlines()[-1] == "stylefit: error: GGUF export supports the llama architecture (SmolLM2, Llama, TinyLlama); this model is 'gpt2': use --format hf"
     assert not (tmp_path/'g').exists()
     rep = export(tmp_path/'gpt2', ExportArgs(format='hf', dtype='f16', out=str(tmp_path/'h')), log=lambda m: None)
-    assert 0 < rep['check']['max_abs_logit_diff'] <= rep['check']['tolerance'] and rep['stop_tokens'] == ['<|endoftext|>']
+    assert rep['check']['max_abs_logit_diff'] <= rep['check']['tolerance'] and 0 < rep['check']['rounding']['max_abs_logit_diff'] and rep['stop_tokens'] == ['<|endoftext|>']
 
 def test_llama_cpp_reads_the_gguf_like_transformers(lora_run, tmp_path):
     "llama.cpp itself (llama-cpp-python: optional, not in the project's environment) reads the tokens, logits and stops we wrote."

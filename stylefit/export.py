@@ -19,7 +19,7 @@ from .sample import SampleConfig, load_for_sampling
 __all__ = ['FORMATS', 'DTYPES', 'CHECK_TEXT', 'MERGE_TOLERANCE', 'QTYPES', 'FILE_TYPES', 'ABS_TOLERANCE', 'OLLAMA_CHATML',
            'ExportError', 'ExportArgs', 'check_export_args', 'export_name', 'check_text', 'logits_on', 'logit_diff',
            'compare_logits', 'load_merged', 'end_of_turn_token', 'stop_tokens', 'save_hf', 'check_round_trip',
-           'check_hf', 'f16_rounded', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'ggml_type',
+           'check_hf', 'rounded_copy', 'permute_qk', 'tied_embeddings', 'gguf_tensors', 'ggml_type',
            'pre_tokenizer_name', 'gguf_vocab', 'adds_token', 'write_gguf', 'rounded_like_gguf', 'gguf_dtype',
            'check_gguf', 'ollama_template', 'modelfile_text', 'export', 'parse_export_args', 'export_summary',
            'main_export']
@@ -143,13 +143,13 @@ def check_round_trip(model, tok, back, back_tok, rounded=None) -> dict:
 def check_hf(out_dir, model, tok, dtype:str='f32') -> dict:
     "Load the folder `save_hf` wrote in `dtype` back (float32) and compare it with `model` rounded the same way, and with `model`."
     back, back_tok = load_model(out_dir)
-    return check_round_trip(model, tok, back, back_tok, f16_rounded(model) if dtype == 'f16' else None)
+    return check_round_trip(model, tok, back, back_tok, rounded_copy(model, lambda w: w.half().float()) if dtype == 'f16' else None)
 
-def f16_rounded(model):
-    "A copy of `model` with every weight rounded to float16 and back, as `save_hf(..., 'f16')` stores it (buffers such as RoPE frequencies are recomputed on load, so they stay)."
+def rounded_copy(model, rounding):
+    "A copy of `model` with each weight `w` replaced by `rounding(w)`: the model an export must read back to (buffers such as RoPE frequencies are recomputed on load, so they stay)."
     ref = copy.deepcopy(model)
     with torch.no_grad():
-        for p in ref.parameters(): p.copy_(p.half().float())
+        for p in ref.parameters(): p.copy_(rounding(p))          # a tied head is the embedding: rounded once
     return ref
 
 # %% ../nbs/14_export.ipynb 19
@@ -254,13 +254,10 @@ ABS_TOLERANCE = 1e-3   # max |logit difference| between the export read back and
 def rounded_like_gguf(model, dtype:str):
     "`model` with each matrix rounded as `gguf_tensors` stores it in a `dtype` file (f16, or q8_0 blocks of 32; norms kept): what a correct file reads back to. A copy, unless `dtype` is f32."
     if dtype == 'f32': return model
-    ref = copy.deepcopy(model)
-    with torch.no_grad():
-        for p in ref.parameters():                                  # a tied head is the embedding: rounded once
-            if p.ndim < 2: continue
-            w = p.detach().float().cpu().numpy(); q = ggml_type(w, dtype)
-            p.copy_(torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(w, q), q).reshape(w.shape)))
-    return ref
+    def rounding(p):
+        w = p.detach().float().cpu().numpy(); q = ggml_type(w, dtype)
+        return torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(w, q), q).reshape(w.shape))
+    return rounded_copy(model, rounding)
 
 def gguf_dtype(path) -> str:
     "The dtype (f32, f16, q8_0) of a GGUF file, from its `general.file_type`."
